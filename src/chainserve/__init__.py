@@ -1,0 +1,10 @@
+"""chainserve: serve LangChain runnables over HTTP, and call them from anywhere.
+
+A drop-in successor of LangServe: same public names, same wire protocol.
+"""
+
+from chainserve._version import __version__
+from chainserve.schema import CustomUserType
+from chainserve.server import APIHandler, add_routes
+
+__all__ = ["APIHandler", "CustomUserType", "__version__", "add_routes"]

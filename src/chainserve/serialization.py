@@ -1,0 +1,137 @@
+"""Wire encoding of LangChain objects, shared by the server and the client.
+
+Encoding is orjson with pydantic models dumped through ``model_dump()``, so LangChain
+objects (messages, documents, prompt values, ...) carry their ``type`` discriminator.
+Decoding walks the JSON bottom-up and turns every dict whose ``type`` names a
+well-known LangChain class back into that class.
+
+``Serializer`` and ``WellKnownLCSerializer`` keep LangServe's names and methods so that
+code passing ``serializer=`` keeps working after changing its import.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import orjson
+from langchain_core.agents import AgentAction, AgentActionMessageLog, AgentFinish
+from langchain_core.documents import Document
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    ChatMessage,
+    ChatMessageChunk,
+    FunctionMessage,
+    FunctionMessageChunk,
+    HumanMessage,
+    HumanMessageChunk,
+    SystemMessage,
+    SystemMessageChunk,
+    ToolMessage,
+    ToolMessageChunk,
+)
+from langchain_core.outputs import (
+    ChatGeneration,
+    ChatGenerationChunk,
+    Generation,
+    LLMResult,
+)
+from langchain_core.prompt_values import ChatPromptValueConcrete, StringPromptValue
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["SerializationError", "Serializer", "WellKnownLCSerializer"]
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+WELL_KNOWN_TYPES: dict[str, type[BaseModel]] = {
+    "ai": AIMessage,
+    "human": HumanMessage,
+    "chat": ChatMessage,
+    "system": SystemMessage,
+    "function": FunctionMessage,
+    "tool": ToolMessage,
+    "AIMessageChunk": AIMessageChunk,
+    "HumanMessageChunk": HumanMessageChunk,
+    "ChatMessageChunk": ChatMessageChunk,
+    "SystemMessageChunk": SystemMessageChunk,
+    "FunctionMessageChunk": FunctionMessageChunk,
+    "ToolMessageChunk": ToolMessageChunk,
+    "Document": Document,
+    "StringPromptValue": StringPromptValue,
+    "ChatPromptValueConcrete": ChatPromptValueConcrete,
+    "AgentAction": AgentAction,
+    "AgentFinish": AgentFinish,
+    "AgentActionMessageLog": AgentActionMessageLog,
+    "Generation": Generation,
+    "ChatGeneration": ChatGeneration,
+    "ChatGenerationChunk": ChatGenerationChunk,
+    "LLMResult": LLMResult,
+}
+
+
+class SerializationError(TypeError):
+    """An object could not be encoded for the wire."""
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump()
+    raise SerializationError(f"Object of type {type(obj).__name__} is not serializable")
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode ``obj`` as compact JSON bytes (pydantic models via ``model_dump()``)."""
+    try:
+        return orjson.dumps(obj, default=_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        raise SerializationError(str(exc)) from exc
+
+
+def decode_well_known(value: Any) -> Any:
+    """Turn dicts that look like well-known LangChain objects back into objects."""
+    if isinstance(value, list):
+        return [decode_well_known(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    decoded = {key: decode_well_known(item) for key, item in value.items()}
+    cls = WELL_KNOWN_TYPES.get(decoded.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        return decoded
+    try:
+        return cls.model_validate(decoded)
+    except (ValidationError, TypeError, ValueError):
+        return decoded
+
+
+class Serializer(abc.ABC):
+    """Encodes objects for the wire and decodes them back.
+
+    Subclasses implement ``dumps`` and ``loadd``; ``dumpd`` and ``loads`` follow.
+    """
+
+    @abc.abstractmethod
+    def dumps(self, obj: Any) -> bytes:
+        """Encode an object as JSON bytes."""
+
+    @abc.abstractmethod
+    def loadd(self, obj: Any) -> Any:
+        """Decode an already-parsed JSON value."""
+
+    def dumpd(self, obj: Any) -> Any:
+        """Encode an object to a JSON-compatible value."""
+        return orjson.loads(self.dumps(obj))
+
+    def loads(self, s: bytes | str) -> Any:
+        """Decode JSON text."""
+        return self.loadd(orjson.loads(s))
+
+
+class WellKnownLCSerializer(Serializer):
+    """The default serializer: orjson plus LangChain's well-known types."""
+
+    def dumps(self, obj: Any) -> bytes:
+        return dumps(obj)
+
+    def loadd(self, obj: Any) -> Any:
+        return decode_well_known(obj)

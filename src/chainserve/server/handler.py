@@ -1,0 +1,410 @@
+"""``APIHandler``: one method per endpoint, for ``add_routes`` and for custom routes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal
+
+import orjson
+from langchain_core._api.deprecation import LangChainDeprecationWarning
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
+from langchain_core.runnables.config import merge_configs
+from pydantic import BaseModel
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from chainserve.serialization import Serializer, WellKnownLCSerializer
+from chainserve.server.callbacks import CallbackEventRecorder
+from chainserve.server.cancellation import run_until_disconnect
+from chainserve.server.config import (
+    ConfigResolver,
+    PerRequestConfigModifier,
+    check_config_keys,
+)
+from chainserve.server.errors import RequestError, invalid, server_error
+from chainserve.server.feedback import (
+    Feedback,
+    FeedbackCreateRequest,
+    LangSmithFeedback,
+    PublicTraceLink,
+    PublicTraceLinkCreateRequest,
+    TokenFeedbackConfig,
+    TokenFeedbackRequest,
+)
+from chainserve.server.requests import (
+    DEFAULT_MAX_BODY_SIZE,
+    InputValidator,
+    batch_configs,
+    log_filters,
+    read_body,
+    require,
+)
+from chainserve.server.schemas import RunnableSchemas
+from chainserve.server.sse import (
+    END_FRAME,
+    EventStreamResponse,
+    FrameQueue,
+    data_frame,
+    frame,
+    hold_until_output,
+)
+
+# /stream_log is part of the protocol; langchain-core's deprecation of astream_log
+# is for library users, not for every request a server answers.
+warnings.filterwarnings(
+    "ignore", message="astream_log is deprecated", category=LangChainDeprecationWarning
+)
+
+DEFAULT_MAX_BATCH_SIZE = 1000
+_CLIENT_GONE = 499  # nginx's status for a client that closed the request
+
+
+class APIHandler:
+    """Serves one runnable: parses requests, runs the runnable, writes responses.
+
+    Use it directly to write your own FastAPI endpoints; mount them with the suffixes
+    ``/invoke``, ``/batch``, ``/stream``, ... so that clients can find them.
+    """
+
+    def __init__(
+        self,
+        runnable: Runnable,
+        *,
+        path: str = "",
+        prefix: str = "",
+        input_type: type | Literal["auto"] | BaseModel = "auto",
+        output_type: type | Literal["auto"] | BaseModel = "auto",
+        config_keys: Sequence[str] = ("configurable",),
+        include_callback_events: bool = False,
+        enable_feedback_endpoint: bool = False,
+        token_feedback_config: TokenFeedbackConfig | dict[str, Any] | None = None,
+        enable_public_trace_link_endpoint: bool = False,
+        per_req_config_modifier: PerRequestConfigModifier | None = None,
+        stream_log_name_allow_list: Sequence[str] | None = None,
+        playground_type: Literal["default", "chat"] = "default",
+        astream_events_version: Literal["v1", "v2"] = "v2",
+        serializer: Serializer | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    ) -> None:
+        if not isinstance(runnable, Runnable):
+            raise TypeError(
+                f"Expected a Runnable, got {type(runnable)}. Wrap functions with "
+                "RunnableLambda and pass the chain itself, not its output."
+            )
+        if input_type != "auto" or output_type != "auto":
+            runnable = runnable.with_types(
+                input_type=None if input_type == "auto" else input_type,  # type: ignore[arg-type]
+                output_type=None if output_type == "auto" else output_type,  # type: ignore[arg-type]
+            )
+        if playground_type not in ("default", "chat"):
+            raise ValueError(f"playground_type must be 'default' or 'chat', not {playground_type!r}")
+        self.runnable = runnable
+        self.path = path
+        self.prefix = prefix
+        self.config_keys = check_config_keys(config_keys)
+        self.playground_type = playground_type
+        self.include_callback_events = include_callback_events
+        self.enable_feedback_endpoint = enable_feedback_endpoint
+        self.enable_public_trace_link_endpoint = enable_public_trace_link_endpoint
+        self.serializer = serializer or WellKnownLCSerializer()
+        self.max_body_size = max_body_size
+        self.max_batch_size = max_batch_size
+        self._allow_list = stream_log_name_allow_list
+        self._events_version = astream_events_version
+        self._config = ConfigResolver(
+            runnable,
+            config_keys=self.config_keys,
+            run_name=prefix + path,
+            modifier=per_req_config_modifier,
+        )
+        self._inputs = InputValidator(runnable)
+        self.schemas = RunnableSchemas(runnable, self.config_keys)
+        self.feedback = LangSmithFeedback(token_feedback_config=token_feedback_config)
+
+    # Run endpoints -------------------------------------------------------------
+
+    async def invoke(
+        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+    ) -> Response:
+        """``POST /invoke``: ``{"output": ..., "metadata": {"run_id", "feedback_tokens"}}``."""
+        value, config = await self._prepare(request, config_hash, server_config, "invoke")
+        recorder = self._record_callbacks(config)
+        try:
+            output = await run_until_disconnect(
+                request.receive, self.runnable.ainvoke(value, config)
+            )
+        except ClientDisconnect:
+            return Response(status_code=_CLIENT_GONE)
+        except Exception as exc:
+            return server_error(request, exc, "runnable_error")
+        metadata = await self._run_metadata(config)
+        events = recorder.events if recorder else None
+        return self._envelope(request, output, metadata, events)
+
+    async def batch(
+        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+    ) -> Response:
+        """``POST /batch``: one output per input, in order."""
+        body = await read_body(request, self.max_body_size)
+        inputs = self._batch_inputs(body)
+        configs = await self._batch_configs(request, body, len(inputs), config_hash, server_config)
+        values = self._validate_all(inputs, configs)
+        recorders = [self._record_callbacks(config) for config in configs]
+        try:
+            outputs = await run_until_disconnect(
+                request.receive, self.runnable.abatch(values, configs)
+            )
+        except ClientDisconnect:
+            return Response(status_code=_CLIENT_GONE)
+        except Exception as exc:
+            return server_error(request, exc, "runnable_error")
+        responses = [await self._run_metadata(config) for config in configs]
+        metadata = {"responses": responses, "run_ids": [r["run_id"] for r in responses]}
+        events = [r.events for r in recorders if r] if self.include_callback_events else None
+        return self._envelope(request, outputs, metadata, events)
+
+    async def stream(
+        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+    ) -> Response:
+        """``POST /stream``: SSE ``metadata``, then one ``data`` per chunk, then ``end``."""
+        body = await read_body(request, self.max_body_size)
+        value, config = await self._prepare_body(request, body, config_hash, server_config, "stream")
+        recorder = (
+            self._record_callbacks(config) if body.get("stream_callback_events") is True else None
+        )
+        return await self._event_stream(request, self._stream_frames(value, config, recorder))
+
+    async def stream_log(
+        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+    ) -> Response:
+        """``POST /stream_log``: SSE ``data`` events of ``{"ops": [...]}`` run log patches."""
+        body = await read_body(request, self.max_body_size)
+        value, config = await self._prepare_body(
+            request, body, config_hash, server_config, "stream_log"
+        )
+        frames = self._log_frames(value, config, log_filters(body))
+        return await self._event_stream(request, hold_until_output(frames))
+
+    async def astream_events(
+        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+    ) -> Response:
+        """``POST /stream_events``: SSE ``data`` events, one per LangChain stream event."""
+        body = await read_body(request, self.max_body_size)
+        value, config = await self._prepare_body(
+            request, body, config_hash, server_config, "stream_events"
+        )
+        frames = self._event_frames(value, config, log_filters(body))
+        return await self._event_stream(request, hold_until_output(frames))
+
+    stream_events = astream_events
+
+    # Schema endpoints ----------------------------------------------------------
+
+    async def input_schema(
+        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+    ) -> Response:
+        """``GET /input_schema``: the JSON schema of the input under this config."""
+        return self._schema_response(self.schemas.input(self._schema_config(config_hash, server_config)))
+
+    async def output_schema(
+        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+    ) -> Response:
+        """``GET /output_schema``."""
+        return self._schema_response(self.schemas.output(self._schema_config(config_hash, server_config)))
+
+    async def config_schema(
+        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+    ) -> Response:
+        """``GET /config_schema``: the config a client may send."""
+        return self._schema_response(self.schemas.config(self._schema_config(config_hash, server_config)))
+
+    # Feedback endpoints ----------------------------------------------------------
+
+    async def create_feedback(self, feedback_create_req: FeedbackCreateRequest) -> Feedback:
+        """``POST /feedback``: record a score for a run in LangSmith."""
+        return await self.feedback.create(feedback_create_req)
+
+    async def create_feedback_from_token(self, token_feedback: TokenFeedbackRequest) -> None:
+        """``POST /token_feedback``: record feedback through a presigned token."""
+        await self.feedback.create_from_token(token_feedback)
+
+    async def create_public_trace_link(
+        self, public_trace_link_create_req: PublicTraceLinkCreateRequest
+    ) -> PublicTraceLink:
+        """``PUT /public_trace_link``: share a run's trace publicly."""
+        return await self.feedback.share(public_trace_link_create_req)
+
+    async def check_feedback_enabled(self) -> None:
+        """``HEAD /feedback``: 200 when feedback can be recorded, else 400."""
+        self.feedback.check("feedback")
+
+    async def check_public_trace_link_enabled(self) -> None:
+        """``HEAD /public_trace_link``: 200 when runs can be shared, else 400."""
+        self.feedback.check("public trace link")
+
+    # Internals -------------------------------------------------------------------
+
+    async def _prepare(
+        self, request: Request, config_hash: str, server_config: RunnableConfig | None, endpoint: str
+    ) -> tuple[Any, RunnableConfig]:
+        body = await read_body(request, self.max_body_size)
+        return await self._prepare_body(request, body, config_hash, server_config, endpoint)
+
+    async def _prepare_body(
+        self,
+        request: Request,
+        body: dict[str, Any],
+        config_hash: str,
+        server_config: RunnableConfig | None,
+        endpoint: str,
+    ) -> tuple[Any, RunnableConfig]:
+        raw_input = require(body, "input")
+        client = self._config.client_config(
+            self._config.from_hash(config_hash), self._config.validate(body.get("config"), ("config",))
+        )
+        config = await self._config.finish(client, request, endpoint, server_config)
+        return self._inputs.validate(raw_input, config, ("input",)), config
+
+    def _batch_inputs(self, body: dict[str, Any]) -> list[Any]:
+        inputs = require(body, "inputs")
+        if not isinstance(inputs, list):
+            raise invalid("list_type", ("inputs",), "Inputs must be a list")
+        if len(inputs) > self.max_batch_size:
+            raise invalid(
+                "too_long", ("inputs",), f"A batch holds at most {self.max_batch_size} inputs"
+            )
+        return inputs
+
+    async def _batch_configs(
+        self,
+        request: Request,
+        body: dict[str, Any],
+        count: int,
+        config_hash: str,
+        server_config: RunnableConfig | None,
+    ) -> list[RunnableConfig]:
+        raw = body.get("config")
+        hashed = self._config.from_hash(config_hash)
+        shared = raw is None or isinstance(raw, dict)
+        if shared:
+            client = self._config.client_config(hashed, self._config.validate(raw, ("config",)))
+        configs: list[RunnableConfig] = []
+        for index, item in enumerate(batch_configs(raw, count)):
+            if not shared:
+                client = self._config.client_config(
+                    hashed, self._config.validate(item, ("config", index))
+                )
+            elif index == 1:
+                # As in LangChain: a run id in one shared config names the first run only.
+                client = {key: value for key, value in client.items() if key != "run_id"}
+            configs.append(await self._config.finish(client, request, "batch", server_config))
+        return configs
+
+    def _validate_all(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
+        values, errors = [], []
+        for index, (raw, config) in enumerate(zip(inputs, configs)):
+            try:
+                values.append(self._inputs.validate(raw, config, ("inputs", index)))
+            except RequestError as exc:
+                errors.extend(exc.detail)
+        if errors:
+            raise RequestError(422, errors)
+        return values
+
+    def _record_callbacks(self, config: RunnableConfig) -> CallbackEventRecorder | None:
+        if not self.include_callback_events:
+            return None
+        recorder = CallbackEventRecorder()
+        config["callbacks"] = [recorder]
+        return recorder
+
+    async def _run_metadata(self, config: RunnableConfig) -> dict[str, Any]:
+        run_id = config["run_id"]
+        return {"run_id": str(run_id), "feedback_tokens": await self.feedback.tokens(run_id)}  # type: ignore[arg-type]
+
+    def _envelope(
+        self, request: Request, output: Any, metadata: dict[str, Any], events: Any
+    ) -> Response:
+        try:
+            parts = [b'{"output":', self.serializer.dumps(output), b',"metadata":', orjson.dumps(metadata)]
+            if events is not None:
+                parts += [b',"callback_events":', self.serializer.dumps(events)]
+        except Exception as exc:
+            return server_error(request, exc, "serialization_error")
+        parts.append(b"}")
+        return Response(b"".join(parts), media_type="application/json")
+
+    async def _event_stream(self, request: Request, frames: AsyncIterator[bytes]) -> Response:
+        queue = FrameQueue(frames)
+        try:
+            done = await queue.first(request.receive)
+        except ClientDisconnect:
+            return Response(status_code=_CLIENT_GONE)
+        if done is not None and done.error is not None:
+            return server_error(request, done.error, "runnable_error")
+        return EventStreamResponse(queue)
+
+    async def _stream_frames(
+        self, value: Any, config: RunnableConfig, recorder: CallbackEventRecorder | None
+    ) -> AsyncIterator[bytes]:
+        started = False
+        async for chunk in self.runnable.astream(value, config):
+            if not started:
+                started = True
+                yield frame("metadata", orjson.dumps(await self._run_metadata(config)))
+            if recorder is not None and recorder.events:
+                yield frame("callback_events", self.serializer.dumps(recorder.take()))
+            yield data_frame(self.serializer.dumps(chunk))
+        if recorder is not None and recorder.events:
+            yield frame("callback_events", self.serializer.dumps(recorder.take()))
+        yield END_FRAME
+
+    async def _log_frames(
+        self, value: Any, config: RunnableConfig, filters: dict[str, Any]
+    ) -> AsyncIterator[tuple[bytes, bool]]:
+        if self._name_allowed():
+            patches = self.runnable.astream_log(value, config, diff=True, **filters)
+            async for patch in patches:
+                output = any(
+                    op["path"] in ("/streamed_output/-", "/final_output") for op in patch.ops
+                )
+                yield data_frame(self.serializer.dumps({"ops": patch.ops})), output
+        yield END_FRAME, True
+
+    async def _event_frames(
+        self, value: Any, config: RunnableConfig, filters: dict[str, Any]
+    ) -> AsyncIterator[tuple[bytes, bool]]:
+        if self._name_allowed():
+            events = self.runnable.astream_events(
+                value, config, version=self._events_version, **filters
+            )
+            async for event in events:
+                metadata = event.get("metadata")
+                if metadata:
+                    event["metadata"] = {
+                        k: v for k, v in metadata.items() if not k.startswith("__")
+                    }
+                output = event["event"].endswith(("_stream", "_end"))
+                yield data_frame(self.serializer.dumps(event)), output
+        yield END_FRAME, True
+
+    def _name_allowed(self) -> bool:
+        if self._allow_list is None:
+            return True
+        if isinstance(self.runnable, RunnableBinding):
+            name = self.runnable.config.get("run_name") or self.runnable.get_name()
+        else:
+            name = self.runnable.get_name()
+        return name in self._allow_list
+
+    def _schema_config(self, config_hash: str, server_config: RunnableConfig | None) -> dict[str, Any]:
+        config = self._config.from_hash(config_hash)
+        if server_config:
+            config = dict(merge_configs(config, server_config))  # type: ignore[arg-type]
+        return config
+
+    @staticmethod
+    def _schema_response(schema: dict[str, Any]) -> Response:
+        return Response(orjson.dumps(schema), media_type="application/json")

@@ -1,0 +1,145 @@
+"""Request bodies: reading JSON safely and validating inputs against the runnable.
+
+Bodies are parsed by hand (not by FastAPI) so that every mistake gets a 422 that says
+where it is, the content type is not required (LangServe clients send JSON as they
+like), and validation models are built once per route, not once per request.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+from langchain_core.load.serializable import Serializable
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import BaseModel, RootModel, ValidationError
+from starlette.requests import ClientDisconnect, Request
+
+from chainserve.schema import CustomUserType
+from chainserve.server.errors import Loc, RequestError, invalid, validation_error
+
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
+
+_LOG_FILTERS = (
+    "include_names",
+    "include_types",
+    "include_tags",
+    "exclude_names",
+    "exclude_types",
+    "exclude_tags",
+)
+
+
+async def read_body(request: Request, max_size: int) -> dict[str, Any]:
+    """The request's JSON object; 413 past ``max_size`` bytes, 422 if not an object."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_size:
+        raise _too_large(max_size)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_size:
+                raise _too_large(max_size)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestError(400, "Client disconnected while sending the body") from None
+    try:
+        body = orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise invalid("json_invalid", ("body",), f"Invalid JSON body: {exc}") from None
+    if not isinstance(body, dict):
+        raise invalid("model_type", ("body",), "The body must be a JSON object")
+    return body
+
+
+def _too_large(max_size: int) -> RequestError:
+    return RequestError(413, f"Request body is larger than {max_size} bytes")
+
+
+def require(body: dict[str, Any], key: str) -> Any:
+    """A required top-level field of the body."""
+    if key not in body:
+        raise invalid("missing", (key,), "Field required")
+    return body[key]
+
+
+def log_filters(body: dict[str, Any]) -> dict[str, list[str] | None]:
+    """The stream_log / stream_events filters: each null or a list of strings."""
+    filters: dict[str, list[str] | None] = {}
+    for key in _LOG_FILTERS:
+        value = body.get(key)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(item, str) for item in value)
+        ):
+            raise invalid("list_type", (key,), "Expected null or a list of strings")
+        filters[key] = value
+    return filters
+
+
+class InputValidator:
+    """Validates inputs against the runnable's input schema.
+
+    The schema depends on the config only when the runnable has configurable parts
+    (an alternative can have another input type); it is then built per distinct
+    ``configurable`` value and cached.
+    """
+
+    def __init__(self, runnable: Runnable, *, cache_size: int = 128) -> None:
+        self._runnable = runnable
+        self._static = not runnable.config_specs
+        self._schema = runnable.get_input_schema()
+        self._cache: OrderedDict[bytes, type[BaseModel]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def validate(self, value: Any, config: RunnableConfig, loc: Loc) -> Any:
+        schema = self.schema(config)
+        try:
+            model = schema.model_validate(value)
+        except ValidationError as exc:
+            raise validation_error(exc, loc) from None
+        return unpack(model)
+
+    def schema(self, config: RunnableConfig) -> type[BaseModel]:
+        if self._static or not config.get("configurable"):
+            return self._schema
+        key = orjson.dumps(config["configurable"], option=orjson.OPT_SORT_KEYS, default=str)
+        schema = self._cache.get(key)
+        if schema is None:
+            schema = self._runnable.get_input_schema(config)
+            self._cache[key] = schema
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return schema
+
+
+def unpack(value: Any) -> Any:
+    """Validation models back to plain values; LangChain and user types stay objects."""
+    if isinstance(value, RootModel):
+        return unpack(value.root)
+    if isinstance(value, (Serializable, CustomUserType)):
+        return value
+    if isinstance(value, BaseModel):
+        return {name: unpack(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, list):
+        return [unpack(item) for item in value]
+    if isinstance(value, dict):
+        return {key: unpack(item) for key, item in value.items()}
+    return value
+
+
+def batch_configs(raw: Any, count: int) -> list[Any]:
+    """The body's batch ``config``: one for all inputs, or exactly one per input."""
+    if raw is None or isinstance(raw, dict):
+        return [raw] * count
+    if not isinstance(raw, list):
+        raise invalid("config_type", ("config",), "Config must be an object or a list")
+    if len(raw) != count:
+        raise invalid(
+            "config_count",
+            ("config",),
+            f"Number of configs ({len(raw)}) must match number of inputs ({count})",
+        )
+    return raw

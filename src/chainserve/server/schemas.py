@@ -1,0 +1,69 @@
+"""JSON schemas of a runnable's input, output and config, computed once per config.
+
+A runnable whose types pydantic cannot describe (say, an unannotated generator or an
+``AsyncIterator`` annotation) still gets served: its schema is ``{}`` (any value)
+and a warning is logged once, instead of ``add_routes`` failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from langchain_core.runnables import Runnable
+from pydantic import BaseModel
+
+from chainserve.server.errors import logger
+
+Schema = dict[str, Any]
+
+
+def json_schema(build: Callable[[], type[BaseModel]], what: str) -> Schema:
+    """``build().model_json_schema()``, or ``{}`` if pydantic cannot describe it."""
+    try:
+        return build().model_json_schema()
+    except Exception as exc:
+        logger.warning("No JSON schema for %s (%s); documenting it as any value", what, exc)
+        return {}
+
+
+class RunnableSchemas:
+    """The three schema endpoints' answers, cached by config."""
+
+    def __init__(self, runnable: Runnable, config_keys: Sequence[str]) -> None:
+        self._runnable = runnable
+        self._config_keys = list(config_keys)
+        self._name = runnable.get_name()
+        self._default = (self._input({}), self._output({}), self._config({}))
+        self._cached = lru_cache(maxsize=128)(self._compute)
+
+    def input(self, config: dict[str, Any]) -> Schema:
+        return self._default[0] if not config else self._cached(_key(config))[0]
+
+    def output(self, config: dict[str, Any]) -> Schema:
+        return self._default[1] if not config else self._cached(_key(config))[1]
+
+    def config(self, config: dict[str, Any]) -> Schema:
+        return self._default[2] if not config else self._cached(_key(config))[2]
+
+    def _compute(self, key: bytes) -> tuple[Schema, Schema, Schema]:
+        config = orjson.loads(key)
+        return self._input(config), self._output(config), self._config(config)
+
+    def _input(self, config: dict[str, Any]) -> Schema:
+        return json_schema(lambda: self._runnable.get_input_schema(config), f"{self._name} input")  # type: ignore[arg-type]
+
+    def _output(self, config: dict[str, Any]) -> Schema:
+        return json_schema(lambda: self._runnable.get_output_schema(config), f"{self._name} output")  # type: ignore[arg-type]
+
+    def _config(self, config: dict[str, Any]) -> Schema:
+        return json_schema(
+            lambda: self._runnable.with_config(config).config_schema(include=self._config_keys),  # type: ignore[arg-type]
+            f"{self._name} config",
+        )
+
+
+def _key(config: dict[str, Any]) -> bytes:
+    return orjson.dumps(config, option=orjson.OPT_SORT_KEYS, default=str)
