@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
+from chainserve.server.errors import logger
+
 T = TypeVar("T")
 
 
@@ -28,9 +30,22 @@ async def run_until_disconnect(receive: Receive, coro: Coroutine[Any, Any, T]) -
         await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
     finally:
         watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
     if task.cancelled():
         raise ClientDisconnect()
     return task.result()
+
+
+async def cancel_and_wait(task: asyncio.Future[Any], rounds: int = 20, grace: float = 0.25) -> None:
+    """Cancel ``task`` and wait until it ends, cancelling again if it swallowed one.
+
+    langchain-core's ``astream_log``, once cancelled, waits for its inner run without
+    cancelling it; the second cancellation reaches that run.
+    """
+    for _ in range(rounds):
+        if task.done():
+            return
+        task.cancel()
+        await asyncio.wait((task,), timeout=grace)
+    if not task.done():
+        logger.warning("A cancelled run is still going after %d cancellations", rounds)

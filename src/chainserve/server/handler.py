@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 import orjson
-from langchain_core._api.deprecation import LangChainDeprecationWarning
+from langchain_core._api import suppress_langchain_deprecation_warning
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from pydantic import BaseModel
@@ -48,12 +47,6 @@ from chainserve.server.sse import (
     data_frame,
     frame,
     hold_until_output,
-)
-
-# /stream_log is part of the protocol; langchain-core's deprecation of astream_log
-# is for library users, not for every request a server answers.
-warnings.filterwarnings(
-    "ignore", message="astream_log is deprecated", category=LangChainDeprecationWarning
 )
 
 DEFAULT_MAX_BATCH_SIZE = 1000
@@ -365,12 +358,15 @@ class APIHandler:
         self, value: Any, config: RunnableConfig, filters: dict[str, Any]
     ) -> AsyncIterator[tuple[bytes, bool]]:
         if self._name_allowed():
-            patches = self.runnable.astream_log(value, config, diff=True, **filters)
-            async for patch in patches:
-                output = any(
-                    op["path"] in ("/streamed_output/-", "/final_output") for op in patch.ops
-                )
-                yield data_frame(self.serializer.dumps({"ops": patch.ops})), output
+            # /stream_log is part of the protocol: langchain-core's deprecation of
+            # astream_log is for library users, not for each request a server answers.
+            with suppress_langchain_deprecation_warning():
+                patches = self.runnable.astream_log(value, config, diff=True, **filters)
+                async for patch in patches:
+                    output = any(
+                        op["path"] in ("/streamed_output/-", "/final_output") for op in patch.ops
+                    )
+                    yield data_frame(self.serializer.dumps({"ops": patch.ops})), output
         yield END_FRAME, True
 
     async def _event_frames(

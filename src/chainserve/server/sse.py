@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from chainserve.server.cancellation import wait_for_disconnect
+from chainserve.server.cancellation import cancel_and_wait, wait_for_disconnect
 from chainserve.server.errors import STREAM_ERROR, logger
 
 END_FRAME = b"event: end\r\n\r\n"
@@ -122,9 +122,7 @@ class FrameQueue:
 
     async def close(self) -> None:
         """Cancel the run if it is still going."""
-        if not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
 
     async def abort(self) -> None:
         """Cancel the run and make the writer stop, even if it waits for a frame."""

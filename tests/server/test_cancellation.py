@@ -1,0 +1,111 @@
+"""A client that disconnects cancels its run: proven over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from langchain_core.runnables import RunnableLambda
+from servers import serve
+
+from chainserve import add_routes
+
+WAIT = 15.0  # an upper bound for the server to notice, not a speed target
+
+
+class Probe:
+    """What the served runnable went through, seen from the test thread."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def hang(self) -> None:
+        self.started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
+probe = Probe()
+
+
+async def _slow(x: Any) -> Any:
+    await probe.hang()
+    return x
+
+
+async def _slow_after_first_chunk(x: Any):  # noqa: ANN202 (unannotated generator)
+    yield 1
+    await probe.hang()
+    yield 2
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    app = FastAPI()
+    add_routes(app, RunnableLambda(_slow), path="/slow")
+    add_routes(app, RunnableLambda(_slow_after_first_chunk), path="/slow_stream")
+    add_routes(app, RunnableLambda(lambda x: x), path="/echo")
+    with serve(app) as base:
+        yield base
+
+
+@pytest.fixture(autouse=True)
+def fresh_probe() -> None:
+    global probe
+    probe = Probe()
+
+
+def send_and_leave(base: str, path: str, body: dict[str, Any], read_first: bytes = b"") -> None:
+    """POST ``body``, optionally read until ``read_first`` arrives, then hang up."""
+    address = urlsplit(base)
+    payload = json.dumps(body).encode()
+    with socket.create_connection((address.hostname, address.port), timeout=WAIT) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        assert probe.started.wait(WAIT), "the run never started"
+        received = b""
+        while read_first not in received:
+            received += sock.recv(65536)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/slow/invoke", {"input": 1}),
+        ("/slow/batch", {"inputs": [1, 2]}),
+        ("/slow/stream", {"input": 1}),
+        ("/slow/stream_log", {"input": 1}),
+        ("/slow/stream_events", {"input": 1}),
+    ],
+)
+def test_disconnect_before_any_output_cancels_the_run(url: str, path: str, body: dict) -> None:
+    send_and_leave(url, path, body)
+    assert probe.cancelled.wait(WAIT), f"{path}: the run was not cancelled"
+
+
+@pytest.mark.parametrize("endpoint", ["stream", "stream_log", "stream_events"])
+def test_disconnect_mid_stream_cancels_the_run(url: str, endpoint: str) -> None:
+    send_and_leave(url, f"/slow_stream/{endpoint}", {"input": 1}, read_first=b"event: data")
+    assert probe.cancelled.wait(WAIT), f"{endpoint}: the run was not cancelled"
+
+
+def test_server_keeps_serving_after_disconnects(url: str) -> None:
+    send_and_leave(url, "/slow_stream/stream", {"input": 1}, read_first=b"event: data")
+    assert probe.cancelled.wait(WAIT)
+    response = httpx.post(f"{url}/echo/invoke", json={"input": "still here"}, timeout=WAIT)
+    assert response.json()["output"] == "still here"
