@@ -46,8 +46,11 @@ async def read_body(request: Request, max_size: int) -> dict[str, Any]:
             chunks.append(chunk)
     except ClientDisconnect:
         raise RequestError(400, "Client disconnected while sending the body") from None
+    raw = b"".join(chunks)
+    # Starlette's cache of the body, so a per-request modifier can read it again.
+    request._body = raw
     try:
-        body = orjson.loads(b"".join(chunks))
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise invalid("json_invalid", ("body",), f"Invalid JSON body: {exc}") from None
     if not isinstance(body, dict):
