@@ -110,12 +110,12 @@ def _fail(x: Any) -> Any:
     raise ValueError("secret failure detail")
 
 
-async def _fail_mid_stream(x):  # noqa: ANN001 (unannotated: LangServe cannot build a schema for AsyncIterator)
+async def _fail_mid_stream(x):
     yield 1
     raise ValueError("secret failure detail")
 
 
-async def _words(text):  # noqa: ANN001 (unannotated, as above)
+async def _words(text):
     for word in text.split():
         yield word + "|"
 

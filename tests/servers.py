@@ -21,9 +21,7 @@ def free_port() -> int:
 def serve(app: object, *, timeout: float = 20.0) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread; yield its base URL, then stop it."""
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

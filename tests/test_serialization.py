@@ -69,7 +69,10 @@ def test_plain_values() -> None:
     }
     assert serializer.loadd({"type": "unknown", "x": 1}) == {"type": "unknown", "x": 1}
     # A dict that only looks like a message but is invalid stays a dict.
-    assert serializer.loadd({"type": "human", "content": object}) == {"type": "human", "content": object}
+    assert serializer.loadd({"type": "human", "content": object}) == {
+        "type": "human",
+        "content": object,
+    }
 
 
 def test_unserializable_raises() -> None:
@@ -93,7 +96,9 @@ class PointSerializer(Serializer):
 async def test_custom_serializer_on_the_server() -> None:
     app = FastAPI()
     add_routes(app, RunnableLambda(lambda x: Point(x)), path="/point", serializer=PointSerializer())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
         response = await client.post("/point/invoke", json={"input": 3})
         streamed = await client.post("/point/stream", json={"input": 4})
     assert response.json()["output"] == {"x": 3}

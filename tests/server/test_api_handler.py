@@ -54,7 +54,9 @@ async def test_api_handler_with_trusted_server_config() -> None:
         return await handler.stream(request, server_config={"configurable": {"user_id": "bob"}})
 
     async with asgi(app) as client:
-        response = await client.post("/docs_of/invoke", json={"input": 1}, headers={"x-user": "ann"})
+        response = await client.post(
+            "/docs_of/invoke", json={"input": 1}, headers={"x-user": "ann"}
+        )
         streamed = await client.post("/docs_of/stream", json={"input": 1})
     assert response.json()["output"] == "documents of ann"
     assert ("data", "documents of bob") in parse_events(streamed.text)
@@ -68,7 +70,12 @@ async def test_api_handler_rejects_non_runnables() -> None:
 
 
 async def test_feedback_routes_without_tracing(monkeypatch: Any) -> None:
-    for name in ("LANGSMITH_TRACING", "LANGCHAIN_TRACING_V2", "LANGSMITH_TRACING_V2", "LANGCHAIN_TRACING"):
+    for name in (
+        "LANGSMITH_TRACING",
+        "LANGCHAIN_TRACING_V2",
+        "LANGSMITH_TRACING_V2",
+        "LANGCHAIN_TRACING",
+    ):
         monkeypatch.delenv(name, raising=False)
     app = FastAPI()
     add_routes(
@@ -81,7 +88,9 @@ async def test_feedback_routes_without_tracing(monkeypatch: Any) -> None:
     add_routes(app, RunnableLambda(lambda x: x), path="/plain")
     run_id = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
     async with asgi(app) as client:
-        feedback = await client.post("/fb/feedback", json={"run_id": run_id, "key": "k", "score": 1})
+        feedback = await client.post(
+            "/fb/feedback", json={"run_id": run_id, "key": "k", "score": 1}
+        )
         head = await client.head("/fb/feedback")
         token = await client.post("/fb/token_feedback", json={"token_or_url": run_id})
         link = await client.put("/fb/public_trace_link", json={"run_id": run_id})

@@ -45,7 +45,7 @@ async def _slow(x: Any) -> Any:
     return x
 
 
-async def _slow_after_first_chunk(x: Any):  # noqa: ANN202 (unannotated generator)
+async def _slow_after_first_chunk(x: Any):
     yield 1
     await probe.hang()
     yield 2

@@ -40,7 +40,9 @@ async def test_disallowed_keys_are_dropped_and_server_fields_set() -> None:
         "callbacks": "x",
         "run_id": str(uuid.uuid4()),
     }
-    seen = await echo(app, "/echo/invoke", {"input": 1, "config": config}, headers={"user-agent": "ua/1"})
+    seen = await echo(
+        app, "/echo/invoke", {"input": 1, "config": config}, headers={"user-agent": "ua/1"}
+    )
     assert seen["tags"] == []
     assert seen["recursion_limit"] == 25
     assert seen["metadata"] == {
@@ -53,9 +55,14 @@ async def test_disallowed_keys_are_dropped_and_server_fields_set() -> None:
 async def test_allowed_keys_pass_and_merge_with_hash() -> None:
     app = FastAPI()
     add_routes(app, RunnableLambda(_echo), path="/echo", config_keys=["tags", "metadata", "run_id"])
-    hashed = compress_to_encoded_uri_component(json.dumps({"tags": ["from-hash"], "metadata": {"a": 1, "b": 1}}))
+    hashed = compress_to_encoded_uri_component(
+        json.dumps({"tags": ["from-hash"], "metadata": {"a": 1, "b": 1}})
+    )
     run_id = str(uuid.uuid4())
-    body = {"input": 1, "config": {"tags": ["body"], "metadata": {"b": 2, "__mine": 3}, "run_id": run_id}}
+    body = {
+        "input": 1,
+        "config": {"tags": ["body"], "metadata": {"b": 2, "__mine": 3}, "run_id": run_id},
+    }
     async with asgi(app) as client:
         response = await client.post(f"/echo/c/{hashed}/invoke", json=body)
     output = response.json()["output"]
@@ -69,7 +76,9 @@ async def test_run_id_not_allowed_is_replaced() -> None:
     add_routes(app, RunnableLambda(_echo), path="/echo")
     run_id = str(uuid.uuid4())
     async with asgi(app) as client:
-        response = await client.post("/echo/invoke", json={"input": 1, "config": {"run_id": run_id}})
+        response = await client.post(
+            "/echo/invoke", json={"input": 1, "config": {"run_id": run_id}}
+        )
     assert response.json()["metadata"]["run_id"] != run_id
 
 
@@ -78,24 +87,37 @@ async def test_shared_batch_config_run_id_names_first_run_only() -> None:
     add_routes(app, RunnableLambda(_echo), path="/echo", config_keys=["run_id"])
     run_id = str(uuid.uuid4())
     async with asgi(app) as client:
-        response = await client.post("/echo/batch", json={"inputs": [1, 2], "config": {"run_id": run_id}})
+        response = await client.post(
+            "/echo/batch", json={"inputs": [1, 2], "config": {"run_id": run_id}}
+        )
     run_ids = response.json()["metadata"]["run_ids"]
     assert run_ids[0] == run_id and run_ids[1] != run_id
 
 
 async def test_sync_and_async_modifiers_see_the_request() -> None:
     def sync_modifier(config: dict[str, Any], request: Request) -> dict[str, Any]:
-        return {**config, "metadata": {**config.get("metadata", {}), "user": request.headers["x-user"]}}
+        return {
+            **config,
+            "metadata": {**config.get("metadata", {}), "user": request.headers["x-user"]},
+        }
 
     async def async_modifier(config: dict[str, Any], request: Request) -> dict[str, Any]:
         body = await request.json()  # the body can be read again
         return {**config, "metadata": {"user": request.headers["x-user"], "input": body["input"]}}
 
     app = FastAPI()
-    add_routes(app, RunnableLambda(_echo), path="/sync", per_req_config_modifier=sync_modifier, config_keys=["metadata"])
+    add_routes(
+        app,
+        RunnableLambda(_echo),
+        path="/sync",
+        per_req_config_modifier=sync_modifier,
+        config_keys=["metadata"],
+    )
     add_routes(app, RunnableLambda(_echo), path="/async", per_req_config_modifier=async_modifier)
     headers = {"x-user": "ann"}
-    seen = await echo(app, "/sync/invoke", {"input": 1, "config": {"metadata": {"m": 1}}}, headers=headers)
+    seen = await echo(
+        app, "/sync/invoke", {"input": 1, "config": {"metadata": {"m": 1}}}, headers=headers
+    )
     assert seen["metadata"]["user"] == "ann" and seen["metadata"]["m"] == 1
     seen = await echo(app, "/async/invoke", {"input": 7}, headers=headers)
     assert seen["metadata"]["user"] == "ann" and seen["metadata"]["input"] == 7

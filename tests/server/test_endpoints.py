@@ -30,9 +30,7 @@ async def test_invoke(client: httpx.AsyncClient) -> None:
 async def test_invoke_chain_and_objects(client: httpx.AsyncClient) -> None:
     joke = await client.post("/joke/invoke", json={"input": {"topic": "cats"}})
     assert joke.json()["output"] == "Why did the chicken cross the road?"
-    chat = await client.post(
-        "/chat/invoke", json={"input": [{"type": "human", "content": "hi"}]}
-    )
+    chat = await client.post("/chat/invoke", json={"input": [{"type": "human", "content": "hi"}]})
     assert chat.json()["output"]["type"] == "ai"
     # The fake model cycles through its answers, shared by every test of the module.
     assert chat.json()["output"]["content"] in ("Hello there!", "Nice to meet you.")

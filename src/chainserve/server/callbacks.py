@@ -50,7 +50,7 @@ class CallbackEventRecorder(AsyncCallbackHandler):
 
     def _record(self, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         event: dict[str, Any] = {"type": kind}
-        for name, value in zip(_EVENTS[kind], args):
+        for name, value in zip(_EVENTS[kind], args, strict=False):
             event[name] = SCRUBBED_ERROR if name == "error" else value
         for name in ("run_id", "parent_run_id", "tags", "metadata"):
             if name in kwargs:
@@ -61,9 +61,7 @@ class CallbackEventRecorder(AsyncCallbackHandler):
 
 
 def _recorder(kind: str) -> Callable[..., Any]:
-    async def record(
-        self: CallbackEventRecorder, *args: Any, run_id: UUID, **kwargs: Any
-    ) -> None:
+    async def record(self: CallbackEventRecorder, *args: Any, run_id: UUID, **kwargs: Any) -> None:
         self._record(kind, args, {"run_id": run_id, **kwargs})
 
     record.__name__ = kind

@@ -106,7 +106,9 @@ class ConfigResolver:
     def _decode_hash(self, config_hash: str) -> dict[str, Any]:
         return self.validate(decode_config_hash(config_hash), ("config_hash",))
 
-    def client_config(self, hash_config: dict[str, Any], body_config: dict[str, Any]) -> dict[str, Any]:
+    def client_config(
+        self, hash_config: dict[str, Any], body_config: dict[str, Any]
+    ) -> dict[str, Any]:
         """Hash then body config, merged and cut down to the allowed keys."""
         merged: dict[str, Any] = dict(merge_configs(hash_config, body_config))  # type: ignore[arg-type]
         if merged.get("configurable") and "configurable" not in self._keys:

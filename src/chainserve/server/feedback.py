@@ -110,7 +110,11 @@ class LangSmithFeedback:
             return []
         key = self._token_config.key_configs[0]["key"]
         token = await asyncio.to_thread(self.client.create_presigned_feedback_token, run_id, key)
-        return [FeedbackToken(key=key, token_url=token.url, expires_at=token.expires_at).model_dump(mode="json")]
+        return [
+            FeedbackToken(key=key, token_url=token.url, expires_at=token.expires_at).model_dump(
+                mode="json"
+            )
+        ]
 
     async def create(self, request: FeedbackCreateRequest) -> Feedback:
         self.check("feedback")

@@ -92,7 +92,9 @@ class APIHandler:
                 output_type=None if output_type == "auto" else output_type,  # type: ignore[arg-type]
             )
         if playground_type not in ("default", "chat"):
-            raise ValueError(f"playground_type must be 'default' or 'chat', not {playground_type!r}")
+            raise ValueError(
+                f"playground_type must be 'default' or 'chat', not {playground_type!r}"
+            )
         self.runnable = runnable
         self.path = path
         self.prefix = prefix
@@ -119,7 +121,11 @@ class APIHandler:
     # Run endpoints -------------------------------------------------------------
 
     async def invoke(
-        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+        self,
+        request: Request,
+        *,
+        config_hash: str = "",
+        server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /invoke``: ``{"output": ..., "metadata": {"run_id", "feedback_tokens"}}``."""
         value, config = await self._prepare(request, config_hash, server_config, "invoke")
@@ -137,7 +143,11 @@ class APIHandler:
         return self._envelope(request, output, metadata, events)
 
     async def batch(
-        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+        self,
+        request: Request,
+        *,
+        config_hash: str = "",
+        server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /batch``: one output per input, in order."""
         body = await read_body(request, self.max_body_size)
@@ -159,18 +169,28 @@ class APIHandler:
         return self._envelope(request, outputs, metadata, events)
 
     async def stream(
-        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+        self,
+        request: Request,
+        *,
+        config_hash: str = "",
+        server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /stream``: SSE ``metadata``, then one ``data`` per chunk, then ``end``."""
         body = await read_body(request, self.max_body_size)
-        value, config = await self._prepare_body(request, body, config_hash, server_config, "stream")
+        value, config = await self._prepare_body(
+            request, body, config_hash, server_config, "stream"
+        )
         recorder = (
             self._record_callbacks(config) if body.get("stream_callback_events") is True else None
         )
         return await self._event_stream(request, self._stream_frames(value, config, recorder))
 
     async def stream_log(
-        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+        self,
+        request: Request,
+        *,
+        config_hash: str = "",
+        server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /stream_log``: SSE ``data`` events of ``{"ops": [...]}`` run log patches."""
         body = await read_body(request, self.max_body_size)
@@ -181,7 +201,11 @@ class APIHandler:
         return await self._event_stream(request, hold_until_output(frames))
 
     async def astream_events(
-        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+        self,
+        request: Request,
+        *,
+        config_hash: str = "",
+        server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /stream_events``: SSE ``data`` events, one per LangChain stream event."""
         body = await read_body(request, self.max_body_size)
@@ -196,22 +220,40 @@ class APIHandler:
     # Schema endpoints ----------------------------------------------------------
 
     async def input_schema(
-        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+        self,
+        request: Request,
+        *,
+        config_hash: str = "",
+        server_config: RunnableConfig | None = None,
     ) -> Response:
         """``GET /input_schema``: the JSON schema of the input under this config."""
-        return self._schema_response(self.schemas.input(self._schema_config(config_hash, server_config)))
+        return self._schema_response(
+            self.schemas.input(self._schema_config(config_hash, server_config))
+        )
 
     async def output_schema(
-        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+        self,
+        request: Request,
+        *,
+        config_hash: str = "",
+        server_config: RunnableConfig | None = None,
     ) -> Response:
         """``GET /output_schema``."""
-        return self._schema_response(self.schemas.output(self._schema_config(config_hash, server_config)))
+        return self._schema_response(
+            self.schemas.output(self._schema_config(config_hash, server_config))
+        )
 
     async def config_schema(
-        self, request: Request, *, config_hash: str = "", server_config: RunnableConfig | None = None
+        self,
+        request: Request,
+        *,
+        config_hash: str = "",
+        server_config: RunnableConfig | None = None,
     ) -> Response:
         """``GET /config_schema``: the config a client may send."""
-        return self._schema_response(self.schemas.config(self._schema_config(config_hash, server_config)))
+        return self._schema_response(
+            self.schemas.config(self._schema_config(config_hash, server_config))
+        )
 
     # Feedback endpoints ----------------------------------------------------------
 
@@ -240,7 +282,11 @@ class APIHandler:
     # Internals -------------------------------------------------------------------
 
     async def _prepare(
-        self, request: Request, config_hash: str, server_config: RunnableConfig | None, endpoint: str
+        self,
+        request: Request,
+        config_hash: str,
+        server_config: RunnableConfig | None,
+        endpoint: str,
     ) -> tuple[Any, RunnableConfig]:
         body = await read_body(request, self.max_body_size)
         return await self._prepare_body(request, body, config_hash, server_config, endpoint)
@@ -255,7 +301,8 @@ class APIHandler:
     ) -> tuple[Any, RunnableConfig]:
         raw_input = require(body, "input")
         client = self._config.client_config(
-            self._config.from_hash(config_hash), self._config.validate(body.get("config"), ("config",))
+            self._config.from_hash(config_hash),
+            self._config.validate(body.get("config"), ("config",)),
         )
         config = await self._config.finish(client, request, endpoint, server_config)
         return self._inputs.validate(raw_input, config, ("input",)), config
@@ -296,8 +343,9 @@ class APIHandler:
         return configs
 
     def _validate_all(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:
-        values, errors = [], []
-        for index, (raw, config) in enumerate(zip(inputs, configs)):
+        values: list[Any] = []
+        errors: list[Any] = []
+        for index, (raw, config) in enumerate(zip(inputs, configs, strict=True)):
             try:
                 values.append(self._inputs.validate(raw, config, ("inputs", index)))
             except RequestError as exc:
@@ -321,7 +369,12 @@ class APIHandler:
         self, request: Request, output: Any, metadata: dict[str, Any], events: Any
     ) -> Response:
         try:
-            parts = [b'{"output":', self.serializer.dumps(output), b',"metadata":', orjson.dumps(metadata)]
+            parts = [
+                b'{"output":',
+                self.serializer.dumps(output),
+                b',"metadata":',
+                orjson.dumps(metadata),
+            ]
             if events is not None:
                 parts += [b',"callback_events":', self.serializer.dumps(events)]
         except Exception as exc:
@@ -395,7 +448,9 @@ class APIHandler:
             name = self.runnable.get_name()
         return name in self._allow_list
 
-    def _schema_config(self, config_hash: str, server_config: RunnableConfig | None) -> dict[str, Any]:
+    def _schema_config(
+        self, config_hash: str, server_config: RunnableConfig | None
+    ) -> dict[str, Any]:
         config = self._config.from_hash(config_hash)
         if server_config:
             config = dict(merge_configs(config, server_config))  # type: ignore[arg-type]

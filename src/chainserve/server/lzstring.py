@@ -52,9 +52,7 @@ def _to_code_units(text: str) -> str:
 
 def _from_code_units(units: str) -> str:
     """Join surrogate pairs back into characters; lone surrogates are kept."""
-    return units.encode("utf-16-le", "surrogatepass").decode(
-        "utf-16-le", "surrogatepass"
-    )
+    return units.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def compress_to_encoded_uri_component(text: str) -> str:
@@ -107,9 +105,7 @@ def compress_to_encoded_uri_component(text: str) -> str:
 
     stream = "".join(bits)
     stream += "0" * (6 - len(stream) % 6)  # lz-string always pads with 1-6 zero bits
-    return "".join(
-        _ALPHABET[int(stream[i : i + 6], 2)] for i in range(0, len(stream), 6)
-    )
+    return "".join(_ALPHABET[int(stream[i : i + 6], 2)] for i in range(0, len(stream), 6))
 
 
 def _decode(stream: str) -> str:

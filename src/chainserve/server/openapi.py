@@ -72,9 +72,9 @@ _LOG_FILTERS = {
     for what in ("names", "types", "tags")
 }
 _SSE_EVENTS = {
-    "stream": "`metadata` (`{\"run_id\": ...}`) before the first chunk, one `data` per "
+    "stream": '`metadata` (`{"run_id": ...}`) before the first chunk, one `data` per '
     "chunk (the chunk as JSON), then `end`.",
-    "stream_log": "one `data` per run-log patch (`{\"ops\": [JSON Patch ops]}`), then `end`.",
+    "stream_log": 'one `data` per run-log patch (`{"ops": [JSON Patch ops]}`), then `end`.',
     "stream_events": "one `data` per LangChain stream event (v2), then `end`.",
 }
 
@@ -92,7 +92,9 @@ def inline_refs(schema: Schema) -> Schema:
         if not isinstance(node, dict):
             return node
         ref = node.get("$ref")
-        rest = {key: walk(value, seen) for key, value in node.items() if key not in ("$ref", "$defs")}
+        rest = {
+            key: walk(value, seen) for key, value in node.items() if key not in ("$ref", "$defs")
+        }
         if not (isinstance(ref, str) and ref.startswith(_DEFS)):
             return rest
         name = ref[len(_DEFS) :]
@@ -129,14 +131,25 @@ def _errors(with_hash: bool) -> dict[int | str, dict[str, Any]]:
 
 
 def run_docs(
-    endpoint: str, input_schema: Schema, output_schema: Schema, config_schema: Schema, with_hash: bool
+    endpoint: str,
+    input_schema: Schema,
+    output_schema: Schema,
+    config_schema: Schema,
+    with_hash: bool,
 ) -> dict[str, Any]:
     """``openapi_extra`` and ``responses`` for a run endpoint's route."""
-    inp, out, cfg = inline_refs(input_schema), inline_refs(output_schema), inline_refs(config_schema)
+    inp, out, cfg = (
+        inline_refs(input_schema),
+        inline_refs(output_schema),
+        inline_refs(config_schema),
+    )
     config = {"anyOf": [cfg, {"type": "null"}]}
     if endpoint == "batch":
         body = _request_body(
-            {"inputs": {"type": "array", "items": inp}, "config": {"anyOf": [cfg, {"type": "array", "items": cfg}, {"type": "null"}]}},
+            {
+                "inputs": {"type": "array", "items": inp},
+                "config": {"anyOf": [cfg, {"type": "array", "items": cfg}, {"type": "null"}]},
+            },
             ["inputs"],
             "BatchRequest",
         )
@@ -149,7 +162,10 @@ def run_docs(
                         "type": "object",
                         "properties": {
                             "responses": {"type": "array", "items": _RUN_METADATA},
-                            "run_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                            "run_ids": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "uuid"},
+                            },
                         },
                     },
                     "callback_events": {"type": "array", "items": _CALLBACK_EVENTS},
@@ -163,16 +179,23 @@ def run_docs(
         ok = _json(
             {
                 "type": "object",
-                "properties": {"output": out, "metadata": _RUN_METADATA, "callback_events": _CALLBACK_EVENTS},
+                "properties": {
+                    "output": out,
+                    "metadata": _RUN_METADATA,
+                    "callback_events": _CALLBACK_EVENTS,
+                },
                 "required": ["output", "metadata"],
             },
             "The runnable's output",
         )
     else:
         filters = {} if endpoint == "stream" else _LOG_FILTERS
-        body = _request_body({"input": inp, "config": config, **filters}, ["input"], f"{endpoint}Request")
+        body = _request_body(
+            {"input": inp, "config": config, **filters}, ["input"], f"{endpoint}Request"
+        )
         ok = {
-            "description": "Server-Sent Events: " + _SSE_EVENTS[endpoint]
+            "description": "Server-Sent Events: "
+            + _SSE_EVENTS[endpoint]
             + " A failure after the first event is an `error` event "
             '(`{"status_code": 500, "message": "Internal Server Error"}`) that ends the stream.',
             "content": {"text/event-stream": {"schema": {"type": "string"}}},

@@ -94,7 +94,7 @@ class InputValidator:
         self._runnable = runnable
         self._static = not runnable.config_specs
         self._schema = runnable.get_input_schema()
-        self._cache: OrderedDict[bytes, type[BaseModel]] = OrderedDict()
+        self._cache: OrderedDict[bytes, Any] = OrderedDict()
         self._cache_size = cache_size
 
     def validate(self, value: Any, config: RunnableConfig, loc: Loc) -> Any:
@@ -105,7 +105,8 @@ class InputValidator:
             raise validation_error(exc, loc) from None
         return unpack(model)
 
-    def schema(self, config: RunnableConfig) -> type[BaseModel]:
+    def schema(self, config: RunnableConfig) -> Any:
+        """The input model under ``config`` (a pydantic model class)."""
         if self._static or not config.get("configurable"):
             return self._schema
         key = orjson.dumps(config["configurable"], option=orjson.OPT_SORT_KEYS, default=str)

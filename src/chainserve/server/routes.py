@@ -116,9 +116,7 @@ def check_path(path: str) -> str:
     return path.rstrip("/")
 
 
-def enabled_set(
-    enabled: Sequence[str] | None, disabled: Sequence[str] | None
-) -> frozenset[str]:
+def enabled_set(enabled: Sequence[str] | None, disabled: Sequence[str] | None) -> frozenset[str]:
     """The endpoints to mount, from ``enabled_endpoints`` or ``disabled_endpoints``."""
     if enabled is not None and disabled is not None:
         raise ValueError("Pass enabled_endpoints or disabled_endpoints, not both")
@@ -171,7 +169,9 @@ class _Mount:
         method = getattr(self.handler, "astream_events" if name == "stream_events" else name)
         schemas = self.handler.schemas
         for with_hash in (False, True) if hashes else (False,):
-            docs = run_docs(name, schemas.input({}), schemas.output({}), schemas.config({}), with_hash)
+            docs = run_docs(
+                name, schemas.input({}), schemas.output({}), schemas.config({}), with_hash
+            )
             self._route(name, method, ["POST"], with_hash, **docs)
 
     def _schema_route(self, name: str, hashes: bool) -> None:
@@ -180,7 +180,9 @@ class _Mount:
         for with_hash in (False, True) if hashes else (False,):
             self._route(name, method, ["GET"], with_hash, **schema_docs(description, with_hash))
 
-    def _route(self, name: str, method: HandlerMethod, methods: list[str], with_hash: bool, **docs: Any) -> None:
+    def _route(
+        self, name: str, method: HandlerMethod, methods: list[str], with_hash: bool, **docs: Any
+    ) -> None:
         if with_hash:
 
             async def endpoint(request: Request, config_hash: str) -> Response:
@@ -232,14 +234,20 @@ class _Mount:
             return await handler.create_public_trace_link(public_trace_link_create_req)
 
         self._plain_route("public_trace_link", public_trace_link, ["PUT"], PublicTraceLink)
-        self._plain_route("public_trace_link", handler.check_public_trace_link_enabled, ["HEAD"], None)
+        self._plain_route(
+            "public_trace_link", handler.check_public_trace_link_enabled, ["HEAD"], None
+        )
 
     def _plain_route(
         self, name: str, endpoint: Callable[..., Any], methods: list[str], model: Any
     ) -> None:
         error = {
             "description": "LangSmith tracing is off on the server",
-            "content": {"application/json": {"schema": {"type": "object", "properties": {"detail": {"type": "string"}}}}},
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"detail": {"type": "string"}}}
+                }
+            },
         }
         self.app.add_api_route(
             f"{self.path}/{name}",

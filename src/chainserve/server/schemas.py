@@ -12,15 +12,14 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from langchain_core.runnables import Runnable
-from pydantic import BaseModel
+from langchain_core.runnables import Runnable, RunnableConfig
 
 from chainserve.server.errors import logger
 
 Schema = dict[str, Any]
 
 
-def json_schema(build: Callable[[], type[BaseModel]], what: str) -> Schema:
+def json_schema(build: Callable[[], Any], what: str) -> Schema:
     """``build().model_json_schema()``, or ``{}`` if pydantic cannot describe it."""
     try:
         return build().model_json_schema()
@@ -49,18 +48,18 @@ class RunnableSchemas:
         return self._default[2] if not config else self._cached(_key(config))[2]
 
     def _compute(self, key: bytes) -> tuple[Schema, Schema, Schema]:
-        config = orjson.loads(key)
+        config: RunnableConfig = orjson.loads(key)
         return self._input(config), self._output(config), self._config(config)
 
-    def _input(self, config: dict[str, Any]) -> Schema:
-        return json_schema(lambda: self._runnable.get_input_schema(config), f"{self._name} input")  # type: ignore[arg-type]
+    def _input(self, config: RunnableConfig) -> Schema:
+        return json_schema(lambda: self._runnable.get_input_schema(config), f"{self._name} input")
 
-    def _output(self, config: dict[str, Any]) -> Schema:
-        return json_schema(lambda: self._runnable.get_output_schema(config), f"{self._name} output")  # type: ignore[arg-type]
+    def _output(self, config: RunnableConfig) -> Schema:
+        return json_schema(lambda: self._runnable.get_output_schema(config), f"{self._name} output")
 
-    def _config(self, config: dict[str, Any]) -> Schema:
+    def _config(self, config: RunnableConfig) -> Schema:
         return json_schema(
-            lambda: self._runnable.with_config(config).config_schema(include=self._config_keys),  # type: ignore[arg-type]
+            lambda: self._runnable.with_config(config).config_schema(include=self._config_keys),
             f"{self._name} config",
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+
 import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
@@ -154,9 +155,7 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = asyncio.ensure_future(self._cancel_on_disconnect(receive))
         try:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             done = False
             while not done:
                 body, done = await self.frames.next_batch()
