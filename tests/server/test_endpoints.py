@@ -219,3 +219,15 @@ async def test_json_without_content_type(client: httpx.AsyncClient) -> None:
         "/add_one/invoke", content=b'{"input": 41}', headers={"content-type": "text/plain"}
     )
     assert response.json()["output"] == 42
+
+
+async def test_base_message_list_input_reaches_the_runnable_as_concrete_messages(
+    client: httpx.AsyncClient,
+) -> None:
+    # /chat is typed list[BaseMessage]; stream_log's tracer needs concrete classes.
+    response = await client.post(
+        "/chat/stream_log", json={"input": [{"type": "human", "content": "hi"}]}
+    )
+    assert response.status_code == 200
+    assert parse_events(response.text)[-1] == ("end", None)
+    assert "event: error" not in response.text

@@ -58,7 +58,12 @@ def merged_validation_error(items: Sequence[dict[str, Any]]) -> RequestError:
 def server_error(request: Request, exc: BaseException, kind: str) -> JSONResponse:
     """A 500 naming the kind of failure; exception text only when the app debugs."""
     logger.error("%s on %s", kind, request.url.path, exc_info=exc)
-    body: dict[str, Any] = {"detail": "Internal Server Error", "type": kind}
+    # ``message`` is what LangChain.js's RemoteRunnable shows for a failed call.
+    body: dict[str, Any] = {
+        "detail": "Internal Server Error",
+        "message": "Internal Server Error",
+        "type": kind,
+    }
     if _debugging(request):
         body["exception"] = f"{type(exc).__name__}: {exc}"
         body["traceback"] = "".join(traceback.format_exception(exc))

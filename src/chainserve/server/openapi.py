@@ -36,11 +36,12 @@ _SERVER_ERROR: Schema = {
     "title": "ServerError",
     "properties": {
         "detail": {"type": "string"},
+        "message": {"type": "string"},
         "type": {"type": "string", "enum": ["runnable_error", "serialization_error"]},
         "exception": {"type": "string", "description": "Only when the app runs with debug=True."},
         "traceback": {"type": "string", "description": "Only when the app runs with debug=True."},
     },
-    "required": ["detail", "type"],
+    "required": ["detail", "message", "type"],
 }
 _RUN_METADATA: Schema = {
     "type": "object",

@@ -12,11 +12,13 @@ from typing import Any
 
 import orjson
 from langchain_core.load.serializable import Serializable
+from langchain_core.messages import BaseMessage, BaseMessageChunk
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, RootModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 
 from chainserve.schema import CustomUserType
+from chainserve.serialization import decode_well_known
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
 
 DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
@@ -123,6 +125,10 @@ def unpack(value: Any) -> Any:
     """Validation models back to plain values; LangChain and user types stay objects."""
     if isinstance(value, RootModel):
         return unpack(value.root)
+    if type(value) in (BaseMessage, BaseMessageChunk):
+        # A ``list[BaseMessage]`` schema validates into the abstract class; runnables
+        # need the concrete one (HumanMessage, ...), which the ``type`` field names.
+        return decode_well_known(value.model_dump())
     if isinstance(value, (Serializable, CustomUserType)):
         return value
     if isinstance(value, BaseModel):
