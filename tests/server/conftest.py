@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -59,3 +59,19 @@ async def client(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator[
         url = request.getfixturevalue("server_url")
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             yield http
+
+
+@pytest.fixture
+def asgi_client() -> Callable[..., httpx.AsyncClient]:
+    """Factory of in-process clients for apps a test builds itself.
+
+    Use as ``async with asgi_client(app) as http: ...``; keyword arguments go to
+    ``httpx.ASGITransport`` (e.g. ``root_path``).
+    """
+
+    def make(app: FastAPI, **transport: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, **transport), base_url="http://test"
+        )
+
+    return make

@@ -20,8 +20,7 @@ from chainserve.server.lzstring import (
 
 CONFIG = '{"configurable": {"template": "hash {name}"}, "tags": ["from-hash"]}'
 CONFIG_HASH = (
-    "N4Igxg9gdgZglgcwK4CcCGAjANgUxALgAJQAXHAWwAcs0yDCQALNAZ0eKjXJwF8QeANAxJoELegG0Q"
-    "MFBHIBaZmxABdHkA"
+    "N4Igxg9gdgZglgcwK4CcCGAjANgUxALgAJQAXHAWwAcs0yDCQALNAZ0eKjXJwF8QeANAxJoELegG0QMFBHIBaZmxABdHkA"
 )
 
 ROUND_TRIP = [

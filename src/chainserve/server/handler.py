@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from chainserve.serialization import Serializer, WellKnownLCSerializer
+from chainserve.serialization import SerializationError, Serializer, WellKnownLCSerializer
 from chainserve.server.callbacks import CallbackEventRecorder
 from chainserve.server.cancellation import run_until_disconnect
 from chainserve.server.config import (
@@ -389,7 +389,12 @@ class APIHandler:
         except ClientDisconnect:
             return Response(status_code=_CLIENT_GONE)
         if done is not None and done.error is not None:
-            return server_error(request, done.error, "runnable_error")
+            kind = (
+                "serialization_error"
+                if isinstance(done.error, SerializationError)
+                else "runnable_error"
+            )
+            return server_error(request, done.error, kind)
         return EventStreamResponse(queue)
 
     async def _stream_frames(
@@ -397,12 +402,13 @@ class APIHandler:
     ) -> AsyncIterator[bytes]:
         started = False
         async for chunk in self.runnable.astream(value, config):
+            data = self.serializer.dumps(chunk)
             if not started:
                 started = True
                 yield frame("metadata", orjson.dumps(await self._run_metadata(config)))
             if recorder is not None and recorder.events:
                 yield frame("callback_events", self.serializer.dumps(recorder.take()))
-            yield data_frame(self.serializer.dumps(chunk))
+            yield data_frame(data)
         if recorder is not None and recorder.events:
             yield frame("callback_events", self.serializer.dumps(recorder.take()))
         yield END_FRAME

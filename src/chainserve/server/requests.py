@@ -22,6 +22,9 @@ from chainserve.serialization import decode_well_known
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
 
 DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
+# Deep enough for any LangChain object, shallow enough that nothing downstream (pydantic,
+# recursive unpacking, orjson's 254-level encoder) can overflow on an input.
+MAX_JSON_DEPTH = 64
 
 _LOG_FILTERS = (
     "include_names",
@@ -57,7 +60,23 @@ async def read_body(request: Request, max_size: int) -> dict[str, Any]:
         raise invalid("json_invalid", ("body",), f"Invalid JSON body: {exc}") from None
     if not isinstance(body, dict):
         raise invalid("model_type", ("body",), "The body must be a JSON object")
+    if _depth_exceeds(body, MAX_JSON_DEPTH):
+        raise invalid("json_invalid", ("body",), f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return body
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit`` (iterative: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _too_large(max_size: int) -> RequestError:

@@ -133,8 +133,11 @@ def enabled_set(enabled: Sequence[str] | None, disabled: Sequence[str] | None) -
 
 
 def check_collision(app: FastAPI | APIRouter, full_path: str) -> None:
-    taken = {getattr(route, "path", None) for route in app.routes}
-    if f"{full_path}/invoke" in taken or f"{full_path}/input_schema" in taken:
+    """Refuse a path whose routes (any of them, hash twins included) already exist."""
+    names = ENDPOINTS - {"config_hashes"}
+    ours = {f"{full_path}/{name}" for name in names}
+    ours |= {f"{full_path}/c/{{config_hash}}/{name}" for name in names}
+    if ours & {getattr(route, "path", None) for route in app.routes}:
         raise ValueError(f"A runnable is already served at path {full_path or '/'!r}")
 
 
