@@ -4,7 +4,8 @@ A drop-in successor of LangServe: same public names, same wire protocol.
 """
 
 from chainserve._version import __version__
+from chainserve.client import RemoteRunnable
 from chainserve.schema import CustomUserType
 from chainserve.server import APIHandler, add_routes
 
-__all__ = ["APIHandler", "CustomUserType", "__version__", "add_routes"]
+__all__ = ["APIHandler", "CustomUserType", "RemoteRunnable", "__version__", "add_routes"]
