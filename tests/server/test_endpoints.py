@@ -231,3 +231,18 @@ async def test_base_message_list_input_reaches_the_runnable_as_concrete_messages
     assert response.status_code == 200
     assert parse_events(response.text)[-1] == ("end", None)
     assert "event: error" not in response.text
+
+
+async def test_stream_log_does_not_warn_about_its_deprecation(app: object) -> None:
+    import warnings
+
+    from langchain_core._api.deprecation import LangChainDeprecationWarning
+
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(2):
+                response = await client.post("/add_one/stream_log", json={"input": 1})
+                assert response.status_code == 200
+    assert not [w for w in caught if issubclass(w.category, LangChainDeprecationWarning)]
