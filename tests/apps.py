@@ -6,6 +6,7 @@ with the real LangServe one, and both with running the runnable locally.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,12 +17,26 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel, FakeListChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, AnyMessage, BaseMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+)
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.prompts import ChatPromptTemplate, PromptTemplate
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import ConfigurableField, Runnable, RunnableLambda
+from langchain_core.runnables import (
+    ConfigurableField,
+    Runnable,
+    RunnableLambda,
+    RunnableParallel,
+)
+from pydantic import BaseModel, Field
+
+from chainserve import CustomUserType
 
 DOCS = [
     Document(page_content="cats purr", metadata={"id": 1}),
@@ -139,3 +154,74 @@ def build_app(add_routes: Callable[..., Any]) -> FastAPI:
     for path, factory in RUNNABLES.items():
         add_routes(app, factory(), path=path)
     return app
+
+
+# Runnables for the playground's browser tests (not in RUNNABLES: LangServe need not
+# serve them).
+
+
+class FileRequest(CustomUserType):
+    """A file, uploaded through the playground's base64file widget."""
+
+    file: str = Field(..., json_schema_extra={"extra": {"widget": {"type": "base64file"}}})
+    num_chars: int = 20
+
+
+def _describe_file(request: FileRequest) -> str:
+    content = base64.b64decode(request.file).decode("utf-8", errors="replace")
+    return f"{len(content)} characters, starting with: {content[: request.num_chars]}"
+
+
+def file_chain() -> Runnable:
+    return RunnableLambda(_describe_file).with_types(input_type=FileRequest, output_type=str)
+
+
+class ChatHistoryInput(BaseModel):
+    """A chat widget over (human, ai) pairs, with the new question in its own field."""
+
+    chat_history: list[tuple[str, str]] = Field(
+        ...,
+        examples=[[("hi", "hello")]],
+        json_schema_extra={
+            "extra": {"widget": {"type": "chat", "input": "question", "output": "answer"}}
+        },
+    )
+    question: str
+
+
+def _history_to_messages(request: dict[str, Any]) -> list[BaseMessage]:
+    messages: list[BaseMessage] = []
+    for human, ai in request["chat_history"]:
+        messages += [HumanMessage(content=human), AIMessage(content=ai)]
+    return [*messages, HumanMessage(content=request["question"])]
+
+
+def chat_widget_chain() -> Runnable:
+    answer = RunnableLambda(_history_to_messages) | EchoChatModel() | StrOutputParser()
+    return RunnableParallel(answer=answer).with_types(input_type=ChatHistoryInput)
+
+
+class MessagesInput(BaseModel):
+    """The chat playground's recommended input: one list of messages."""
+
+    messages: list[AnyMessage]
+
+
+def chat_messages_chain() -> Runnable:
+    prompt = ChatPromptTemplate.from_messages(
+        [("system", "You are a helpful echo."), MessagesPlaceholder("messages")]
+    )
+    return (prompt | EchoChatModel()).with_types(input_type=MessagesInput)
+
+
+def alternatives_chain() -> Runnable:
+    """A chain whose model is a configurable alternative."""
+    model = FakeListChatModel(
+        responses=["Answer from the default model"]
+    ).configurable_alternatives(
+        ConfigurableField(id="model", name="Model", description="Which model answers"),
+        default_key="default",
+        other=FakeListChatModel(responses=["Answer from the other model"]),
+    )
+    prompt = ChatPromptTemplate.from_template("{question}")
+    return prompt | model | StrOutputParser()
