@@ -7,5 +7,6 @@ from chainserve._version import __version__
 from chainserve.client import RemoteRunnable
 from chainserve.schema import CustomUserType
 from chainserve.server import APIHandler, add_routes
+from chainserve.server.limits import Limits
 
-__all__ = ["APIHandler", "CustomUserType", "RemoteRunnable", "__version__", "add_routes"]
+__all__ = ["APIHandler", "CustomUserType", "Limits", "RemoteRunnable", "__version__", "add_routes"]

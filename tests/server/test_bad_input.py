@@ -21,6 +21,7 @@ from langchain_core.runnables import RunnableLambda
 from sse import parse_events
 
 from chainserve import add_routes
+from chainserve.server.limits import Limits
 from chainserve.server.lzstring import compress_to_encoded_uri_component
 
 SECRET = "do-not-leak-4b1d"
@@ -44,7 +45,9 @@ async def _raise_after_first_chunk(_: Any) -> AsyncIterator[int]:
 @pytest.fixture(scope="module")
 def app(app: FastAPI) -> FastAPI:
     """conftest's app plus the routes these tests need (conftest's fixtures serve it)."""
-    add_routes(app, RunnableLambda(lambda x: x), path="/small", max_body_size=SMALL_LIMIT)
+    add_routes(
+        app, RunnableLambda(lambda x: x), path="/small", limits=Limits(max_body_size=SMALL_LIMIT)
+    )
     add_routes(app, configurable_chain(), path="/no_configurable", config_keys=[])
     add_routes(
         app, RunnableLambda(lambda x: x + 1), path="/invoke_only", enabled_endpoints=["invoke"]

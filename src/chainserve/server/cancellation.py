@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
-from chainserve.server.errors import logger
+from chainserve.server.errors import RunTimeout, logger
 
 T = TypeVar("T")
 
@@ -22,15 +22,23 @@ async def wait_for_disconnect(receive: Receive) -> None:
             return
 
 
-async def run_until_disconnect(receive: Receive, coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro``; cancel it and raise ``ClientDisconnect`` if the client leaves."""
+async def run_until_disconnect(
+    receive: Receive, coro: Coroutine[Any, Any, T], timeout: float | None = None
+) -> T:
+    """Await ``coro``; cancel it if the client leaves or ``timeout`` seconds pass.
+
+    Raises ``ClientDisconnect`` or ``RunTimeout`` after cancelling.
+    """
     task = asyncio.ensure_future(coro)
     watcher = asyncio.ensure_future(wait_for_disconnect(receive))
     try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait((task, watcher), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         watcher.cancel()
+        timed_out = not task.done() and not watcher.done()
         await cancel_and_wait(task)
+    if timed_out:
+        raise RunTimeout(f"The run took longer than {timeout} s")
     if task.cancelled():
         raise ClientDisconnect()
     return task.result()

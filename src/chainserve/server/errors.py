@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from chainserve.serialization import SerializationError
+
 logger = logging.getLogger("chainserve")
 
 Loc = tuple[str | int, ...]
@@ -22,6 +24,10 @@ STREAM_ERROR = {"status_code": 500, "message": "Internal Server Error"}
 
 class RequestError(HTTPException):
     """A client mistake, answered with its status and a JSON ``detail``."""
+
+
+class RunTimeout(TimeoutError):
+    """A run took longer than ``Limits.run_timeout``."""
 
 
 def error_item(kind: str, loc: Loc, msg: str) -> dict[str, Any]:
@@ -53,6 +59,16 @@ def validation_error(exc: ValidationError, loc: Loc) -> RequestError:
 
 def merged_validation_error(items: Sequence[dict[str, Any]]) -> RequestError:
     return RequestError(422, list(items))
+
+
+def failure_response(request: Request, exc: BaseException) -> JSONResponse:
+    """The answer for a run that failed before its response began."""
+    if isinstance(exc, RunTimeout):
+        logger.warning("Run timed out on %s: %s", request.url.path, exc)
+        body = {"detail": str(exc), "message": "Gateway Timeout", "type": "timeout"}
+        return JSONResponse(body, status_code=504)
+    kind = "serialization_error" if isinstance(exc, SerializationError) else "runnable_error"
+    return server_error(request, exc, kind)
 
 
 def server_error(request: Request, exc: BaseException, kind: str) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 import orjson
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from chainserve.serialization import SerializationError, Serializer, WellKnownLCSerializer
+from chainserve.serialization import Serializer, WellKnownLCSerializer
 from chainserve.server.callbacks import CallbackEventRecorder
 from chainserve.server.cancellation import run_until_disconnect
 from chainserve.server.config import (
@@ -21,7 +21,7 @@ from chainserve.server.config import (
     PerRequestConfigModifier,
     check_config_keys,
 )
-from chainserve.server.errors import RequestError, invalid, server_error
+from chainserve.server.errors import RequestError, failure_response, invalid, server_error
 from chainserve.server.feedback import (
     Feedback,
     FeedbackCreateRequest,
@@ -31,8 +31,8 @@ from chainserve.server.feedback import (
     TokenFeedbackConfig,
     TokenFeedbackRequest,
 )
+from chainserve.server.limits import Limits, RunSlots
 from chainserve.server.requests import (
-    DEFAULT_MAX_BODY_SIZE,
     InputValidator,
     batch_configs,
     log_filters,
@@ -49,7 +49,6 @@ from chainserve.server.sse import (
     hold_until_output,
 )
 
-DEFAULT_MAX_BATCH_SIZE = 1000
 _CLIENT_GONE = 499  # nginx's status for a client that closed the request
 
 
@@ -78,8 +77,7 @@ class APIHandler:
         playground_type: Literal["default", "chat"] = "default",
         astream_events_version: Literal["v1", "v2"] = "v2",
         serializer: Serializer | None = None,
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        limits: Limits | None = None,
     ) -> None:
         if not isinstance(runnable, Runnable):
             raise TypeError(
@@ -104,8 +102,8 @@ class APIHandler:
         self.enable_feedback_endpoint = enable_feedback_endpoint
         self.enable_public_trace_link_endpoint = enable_public_trace_link_endpoint
         self.serializer = serializer or WellKnownLCSerializer()
-        self.max_body_size = max_body_size
-        self.max_batch_size = max_batch_size
+        self.limits = limits or Limits()
+        self._slots = RunSlots(self.limits)
         self._allow_list = stream_log_name_allow_list
         self._events_version = astream_events_version
         self._config = ConfigResolver(
@@ -130,14 +128,9 @@ class APIHandler:
         """``POST /invoke``: ``{"output": ..., "metadata": {"run_id", "feedback_tokens"}}``."""
         value, config = await self._prepare(request, config_hash, server_config, "invoke")
         recorder = self._record_callbacks(config)
-        try:
-            output = await run_until_disconnect(
-                request.receive, self.runnable.ainvoke(value, config)
-            )
-        except ClientDisconnect:
-            return Response(status_code=_CLIENT_GONE)
-        except Exception as exc:
-            return server_error(request, exc, "runnable_error")
+        output, failed = await self._run(request, lambda: self.runnable.ainvoke(value, config))
+        if failed is not None:
+            return failed
         metadata = await self._run_metadata(config)
         events = recorder.events if recorder else None
         return self._envelope(request, output, metadata, events)
@@ -150,19 +143,14 @@ class APIHandler:
         server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /batch``: one output per input, in order."""
-        body = await read_body(request, self.max_body_size)
+        body = await read_body(request, self.limits)
         inputs = self._batch_inputs(body)
         configs = await self._batch_configs(request, body, len(inputs), config_hash, server_config)
         values = self._validate_all(inputs, configs)
         recorders = [self._record_callbacks(config) for config in configs]
-        try:
-            outputs = await run_until_disconnect(
-                request.receive, self.runnable.abatch(values, configs)
-            )
-        except ClientDisconnect:
-            return Response(status_code=_CLIENT_GONE)
-        except Exception as exc:
-            return server_error(request, exc, "runnable_error")
+        outputs, failed = await self._run(request, lambda: self.runnable.abatch(values, configs))
+        if failed is not None:
+            return failed
         responses = [await self._run_metadata(config) for config in configs]
         metadata = {"responses": responses, "run_ids": [r["run_id"] for r in responses]}
         events = [r.events for r in recorders if r] if self.include_callback_events else None
@@ -176,7 +164,7 @@ class APIHandler:
         server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /stream``: SSE ``metadata``, then one ``data`` per chunk, then ``end``."""
-        body = await read_body(request, self.max_body_size)
+        body = await read_body(request, self.limits)
         value, config = await self._prepare_body(
             request, body, config_hash, server_config, "stream"
         )
@@ -193,7 +181,7 @@ class APIHandler:
         server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /stream_log``: SSE ``data`` events of ``{"ops": [...]}`` run log patches."""
-        body = await read_body(request, self.max_body_size)
+        body = await read_body(request, self.limits)
         value, config = await self._prepare_body(
             request, body, config_hash, server_config, "stream_log"
         )
@@ -208,7 +196,7 @@ class APIHandler:
         server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /stream_events``: SSE ``data`` events, one per LangChain stream event."""
-        body = await read_body(request, self.max_body_size)
+        body = await read_body(request, self.limits)
         value, config = await self._prepare_body(
             request, body, config_hash, server_config, "stream_events"
         )
@@ -288,7 +276,7 @@ class APIHandler:
         server_config: RunnableConfig | None,
         endpoint: str,
     ) -> tuple[Any, RunnableConfig]:
-        body = await read_body(request, self.max_body_size)
+        body = await read_body(request, self.limits)
         return await self._prepare_body(request, body, config_hash, server_config, endpoint)
 
     async def _prepare_body(
@@ -311,9 +299,11 @@ class APIHandler:
         inputs = require(body, "inputs")
         if not isinstance(inputs, list):
             raise invalid("list_type", ("inputs",), "Inputs must be a list")
-        if len(inputs) > self.max_batch_size:
+        if len(inputs) > self.limits.max_batch_size:
             raise invalid(
-                "too_long", ("inputs",), f"A batch holds at most {self.max_batch_size} inputs"
+                "too_long",
+                ("inputs",),
+                f"A batch holds at most {self.limits.max_batch_size} inputs",
             )
         return inputs
 
@@ -382,19 +372,32 @@ class APIHandler:
         parts.append(b"}")
         return Response(b"".join(parts), media_type="application/json")
 
+    async def _run(
+        self, request: Request, start: Callable[[], Coroutine[Any, Any, Any]]
+    ) -> tuple[Any, Response | None]:
+        """Run under the route's limits: the result, or the response saying why not."""
+        self._slots.acquire()
+        try:
+            result: Any = await run_until_disconnect(
+                request.receive, start(), self.limits.run_timeout
+            )
+        except ClientDisconnect:
+            return None, Response(status_code=_CLIENT_GONE)
+        except Exception as exc:
+            return None, failure_response(request, exc)
+        finally:
+            self._slots.release()
+        return result, None
+
     async def _event_stream(self, request: Request, frames: AsyncIterator[bytes]) -> Response:
-        queue = FrameQueue(frames)
+        self._slots.acquire()
+        queue = FrameQueue(frames, timeout=self.limits.run_timeout, on_done=self._slots.release)
         try:
             done = await queue.first(request.receive)
         except ClientDisconnect:
             return Response(status_code=_CLIENT_GONE)
         if done is not None and done.error is not None:
-            kind = (
-                "serialization_error"
-                if isinstance(done.error, SerializationError)
-                else "runnable_error"
-            )
-            return server_error(request, done.error, kind)
+            return failure_response(request, done.error)
         return EventStreamResponse(queue)
 
     async def _stream_frames(

@@ -72,6 +72,12 @@ _LOG_FILTERS = {
     for verb in ("include", "exclude")
     for what in ("names", "types", "tags")
 }
+_SSE_EVENT: Schema = {
+    "type": "object",
+    "description": "One Server-Sent Event; `data` is JSON text.",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["event"],
+}
 _SSE_EVENTS = {
     "stream": '`metadata` (`{"run_id": ...}`) before the first chunk, one `data` per '
     "chunk (the chunk as JSON), then `end`.",
@@ -199,7 +205,7 @@ def run_docs(
             + _SSE_EVENTS[endpoint]
             + " A failure after the first event is an `error` event "
             '(`{"status_code": 500, "message": "Internal Server Error"}`) that ends the stream.',
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
         }
     return {"openapi_extra": body, "responses": {200: ok, **_errors(with_hash)}}
 

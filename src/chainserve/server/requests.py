@@ -20,11 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from chainserve.schema import CustomUserType
 from chainserve.serialization import decode_well_known
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
-
-DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
-# Deep enough for any LangChain object, shallow enough that nothing downstream (pydantic,
-# recursive unpacking, orjson's 254-level encoder) can overflow on an input.
-MAX_JSON_DEPTH = 64
+from chainserve.server.limits import Limits
 
 _LOG_FILTERS = (
     "include_names",
@@ -36,8 +32,13 @@ _LOG_FILTERS = (
 )
 
 
-async def read_body(request: Request, max_size: int) -> dict[str, Any]:
-    """The request's JSON object; 413 past ``max_size`` bytes, 422 if not an object."""
+async def read_body(request: Request, limits: Limits) -> dict[str, Any]:
+    """The request's JSON object; 413 past the size limit, 422 if not an object.
+
+    The depth limit keeps nothing downstream (pydantic, recursive unpacking, orjson's
+    254-level encoder) from overflowing on an input that the parser accepted.
+    """
+    max_size = limits.max_body_size
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_size:
         raise _too_large(max_size)
@@ -60,8 +61,10 @@ async def read_body(request: Request, max_size: int) -> dict[str, Any]:
         raise invalid("json_invalid", ("body",), f"Invalid JSON body: {exc}") from None
     if not isinstance(body, dict):
         raise invalid("model_type", ("body",), "The body must be a JSON object")
-    if _depth_exceeds(body, MAX_JSON_DEPTH):
-        raise invalid("json_invalid", ("body",), f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if _depth_exceeds(body, limits.max_json_depth):
+        raise invalid(
+            "json_invalid", ("body",), f"JSON nested deeper than {limits.max_json_depth} levels"
+        )
     return body
 
 
@@ -121,10 +124,15 @@ class InputValidator:
     def validate(self, value: Any, config: RunnableConfig, loc: Loc) -> Any:
         schema = self.schema(config)
         try:
-            model = schema.model_validate(value)
+            return unpack(schema.model_validate(value))
         except ValidationError as exc:
             raise validation_error(exc, loc) from None
-        return unpack(model)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Some LangChain validators raise plain errors (ToolMessage without a
+            # tool_call_id raises KeyError): still the client's mistake, not a 500.
+            raise invalid(
+                "value_error", loc, f"Invalid input: {type(exc).__name__}: {exc}"
+            ) from None
 
     def schema(self, config: RunnableConfig) -> Any:
         """The input model under ``config`` (a pydantic model class)."""
@@ -147,7 +155,10 @@ def unpack(value: Any) -> Any:
     if type(value) in (BaseMessage, BaseMessageChunk):
         # A ``list[BaseMessage]`` schema validates into the abstract class; runnables
         # need the concrete one (HumanMessage, ...), which the ``type`` field names.
-        return decode_well_known(value.model_dump())
+        message = decode_well_known(value.model_dump())
+        if not isinstance(message, BaseMessage):
+            raise ValueError(f"Unknown message type {value.type!r}")
+        return message
     if isinstance(value, (Serializable, CustomUserType)):
         return value
     if isinstance(value, BaseModel):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.params import Depends
 from langchain_core.runnables import Runnable
 
+from chainserve.playground import mount_playground
 from chainserve.serialization import Serializer
 from chainserve.server.config import PerRequestConfigModifier
 from chainserve.server.feedback import (
@@ -21,9 +22,9 @@ from chainserve.server.feedback import (
     TokenFeedbackConfig,
     TokenFeedbackRequest,
 )
-from chainserve.server.handler import DEFAULT_MAX_BATCH_SIZE, APIHandler
+from chainserve.server.handler import APIHandler
+from chainserve.server.limits import Limits
 from chainserve.server.openapi import run_docs, schema_docs
-from chainserve.server.requests import DEFAULT_MAX_BODY_SIZE
 
 EndpointName = Literal[
     "invoke",
@@ -65,15 +66,19 @@ def add_routes(
     enabled_endpoints: Sequence[EndpointName] | None = None,
     stream_log_name_allow_list: Sequence[str] | None = None,
     dependencies: Sequence[Depends] | None = None,
+    playground_dependencies: Sequence[Depends] | None = None,
     playground_type: Literal["default", "chat"] = "default",
     astream_events_version: Literal["v1", "v2"] = "v2",
     serializer: Serializer | None = None,
-    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    limits: Limits | None = None,
 ) -> APIHandler:
     """Serve ``runnable`` under ``path``: invoke, batch, stream, stream_log,
     stream_events, the three schema routes, their ``/c/{config_hash}/`` twins and
     the feedback routes. Arguments are checked here, so mistakes fail at startup.
+
+    ``playground_dependencies`` replaces ``dependencies`` on the playground page's
+    routes; ``[]`` leaves the page public while the API stays protected (the page holds
+    no data, and sends the headers a person enters in its Settings with every call).
 
     Returns the ``APIHandler`` behind the routes.
     """
@@ -99,10 +104,14 @@ def add_routes(
         playground_type=playground_type,
         astream_events_version=astream_events_version,
         serializer=serializer,
-        max_body_size=max_body_size,
-        max_batch_size=max_batch_size,
+        limits=limits,
     )
-    _Mount(app, handler, path, list(dependencies or [])).add(enabled)
+    mount = _Mount(app, handler, path, list(dependencies or []))
+    # The playground page holds no data; [] lets a browser open it on a protected route.
+    mount.playground_dependencies = list(
+        mount.dependencies if playground_dependencies is None else playground_dependencies
+    )
+    mount.add(enabled)
     return handler
 
 
@@ -152,6 +161,7 @@ class _Mount:
         self.path = path
         self.dependencies = dependencies
         self.tag = path.strip("/") or "default"
+        self.playground_dependencies = dependencies
 
     def add(self, enabled: frozenset[str]) -> None:
         hashes = "config_hashes" in enabled
@@ -167,6 +177,10 @@ class _Mount:
             self._feedback_routes()
         if self.handler.enable_public_trace_link_endpoint:
             self._public_trace_link_routes()
+        if "playground" in enabled:
+            mount_playground(
+                self.app, self.handler, self.path, self.playground_dependencies, hashes=hashes
+            )
 
     def _run_route(self, name: str, hashes: bool) -> None:
         method = getattr(self.handler, "astream_events" if name == "stream_events" else name)

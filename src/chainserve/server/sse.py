@@ -10,7 +10,7 @@ cancels the run.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import orjson
 from starlette.background import BackgroundTask
@@ -19,10 +19,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from chainserve.server.cancellation import cancel_and_wait, wait_for_disconnect
-from chainserve.server.errors import STREAM_ERROR, logger
+from chainserve.server.errors import STREAM_ERROR, RunTimeout, logger
 
 END_FRAME = b"event: end\r\n\r\n"
 ERROR_FRAME = b"event: error\r\ndata: " + orjson.dumps(STREAM_ERROR) + b"\r\n\r\n"
+TIMEOUT_FRAME = (
+    b"event: error\r\ndata: "
+    + orjson.dumps({"status_code": 504, "message": "Gateway Timeout"})
+    + b"\r\n\r\n"
+)
 
 HEADERS = {
     "cache-control": "no-cache",
@@ -67,12 +72,32 @@ class _Done:
 
 
 class FrameQueue:
-    """Pulls frames from an async iterator in a task, ahead of the writer."""
+    """Pulls frames from an async iterator in a task, ahead of the writer.
 
-    def __init__(self, frames: AsyncIterator[bytes], maxsize: int = 64) -> None:
+    ``timeout`` bounds the whole run: past it the run is cancelled and the stream ends
+    with a ``RunTimeout``. ``on_done`` is called once the run is over, however it ends.
+    """
+
+    def __init__(
+        self,
+        frames: AsyncIterator[bytes],
+        *,
+        timeout: float | None = None,
+        on_done: Callable[[], None] | None = None,
+        maxsize: int = 64,
+    ) -> None:
         self._queue: asyncio.Queue[bytes | _Done] = asyncio.Queue(maxsize)
         self._task = asyncio.ensure_future(self._pump(frames))
+        if on_done is not None:
+            self._task.add_done_callback(lambda _: on_done())
         self._head: bytes | _Done | None = None
+        self._timer = (
+            asyncio.get_running_loop().call_later(
+                timeout, lambda: asyncio.ensure_future(self._expire(timeout))
+            )
+            if timeout is not None
+            else None
+        )
 
     async def _pump(self, frames: AsyncIterator[bytes]) -> None:
         try:
@@ -112,8 +137,7 @@ class FrameQueue:
         while True:
             if isinstance(item, _Done):
                 if item.error is not None:
-                    logger.error("Run failed mid-stream", exc_info=item.error)
-                    parts.append(ERROR_FRAME)
+                    parts.append(_error_frame(item.error))
                 return b"".join(parts), True
             parts.append(item)
             try:
@@ -123,17 +147,37 @@ class FrameQueue:
 
     async def close(self) -> None:
         """Cancel the run if it is still going."""
+        if self._timer is not None:
+            self._timer.cancel()
         await cancel_and_wait(self._task)
 
     async def abort(self) -> None:
         """Cancel the run and make the writer stop, even if it waits for a frame."""
         await self.close()
+        self._push(_Done())
+
+    async def _expire(self, timeout: float) -> None:
+        if self._task.done():
+            return
+        await cancel_and_wait(self._task)
+        self._push(_Done(RunTimeout(f"The run took longer than {timeout} s")))
+
+    def _push(self, item: _Done) -> None:
+        # Make room if needed: the end marker must get in, or the writer waits forever.
         while True:
             try:
-                self._queue.put_nowait(_Done())
+                self._queue.put_nowait(item)
                 return
             except asyncio.QueueFull:
                 self._queue.get_nowait()
+
+
+def _error_frame(error: BaseException) -> bytes:
+    if isinstance(error, RunTimeout):
+        logger.warning("Run timed out mid-stream: %s", error)
+        return TIMEOUT_FRAME
+    logger.error("Run failed mid-stream", exc_info=error)
+    return ERROR_FRAME
 
 
 class EventStreamResponse(Response):
