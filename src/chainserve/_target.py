@@ -1,0 +1,99 @@
+"""What ``chainserve serve`` serves: a TARGET resolved to an ASGI app, in any process.
+
+A TARGET is ``module:attribute``: a FastAPI (Starlette) app is served as it is; a bare
+Runnable is mounted with ``add_routes``. With no TARGET, the project made by
+``chainserve new`` in the current folder is served, else the built-in demo.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from langchain_core.runnables import Runnable
+from starlette.applications import Starlette
+
+from chainserve.server import add_routes
+
+# Worker and reload processes rebuild the app from these (see ``app_from_env``).
+TARGET_VAR = "CHAINSERVE_TARGET"
+PATH_VAR = "CHAINSERVE_MOUNT_PATH"
+DEMO = "chainserve.demo:create_app"
+
+
+class TargetError(Exception):
+    """A TARGET that cannot be imported, or that is neither an app nor a Runnable."""
+
+
+def project_target(folder: Path) -> str | None:
+    """The ``[tool.chainserve] app`` TARGET of ``folder/pyproject.toml``, if any."""
+    try:
+        text = (folder / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the one key we need, without a TOML parser
+        section = re.search(r"^\[tool\.chainserve\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+        match = section and re.search(r'^app\s*=\s*"([^"]+)"', section[1], re.M)
+        return match[1] if match else None
+    try:
+        table = tomllib.loads(text).get("tool", {}).get("chainserve", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"cannot read {folder / 'pyproject.toml'}: {exc}") from exc
+    app = table.get("app")
+    return app if isinstance(app, str) else None
+
+
+def default_target(folder: Path) -> str:
+    """The TARGET served when none is given: the project's app, else the demo."""
+    return project_target(folder) or DEMO
+
+
+def import_target(target: str) -> Any:
+    """Import ``module:attribute`` (the attribute may be dotted) and return the object."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise TargetError(f"TARGET must look like module:attribute, got {target!r}")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like uvicorn: modules of the current folder
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TargetError(f"cannot import {module_name!r}: {exc}") from exc
+    except Exception as exc:
+        raise TargetError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    for name in attribute.split("."):
+        try:
+            obj = getattr(obj, name)
+        except AttributeError:
+            raise TargetError(f"{module_name!r} has no attribute {attribute!r}") from None
+    return obj
+
+
+def load_app(target: str, path: str = "") -> Starlette:
+    """The app to serve for ``target``; a Runnable is mounted at ``path`` with add_routes."""
+    obj = import_target(target)
+    if target == DEMO:
+        obj = obj()
+    if isinstance(obj, Starlette):
+        if path:
+            raise TargetError(f"--path only applies to a Runnable TARGET; {target} is an app")
+        return obj
+    if isinstance(obj, Runnable):
+        app = FastAPI(title=f"chainserve: {target}")
+        add_routes(app, obj, path=path)
+        return app
+    raise TargetError(
+        f"{target} is a {type(obj).__name__}, neither a FastAPI app nor a LangChain Runnable"
+    )
+
+
+def app_from_env() -> Starlette:
+    """App factory for uvicorn's worker and reload processes: rebuilds the parent's app."""
+    return load_app(os.environ[TARGET_VAR], os.environ.get(PATH_VAR, ""))

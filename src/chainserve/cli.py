@@ -1,0 +1,209 @@
+"""The ``chainserve`` command: ``serve`` a FastAPI app, a Runnable or the demo; ``new`` project.
+
+``python -m chainserve`` is the same command. With no command, ``serve`` is meant, so
+``chainserve`` alone (or ``chainserve --port 9000``) serves the current project or the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+from fastapi.routing import APIRoute
+from starlette.applications import Starlette
+from uvicorn.supervisors import ChangeReload, Multiprocess
+
+from chainserve._scaffold import ScaffoldError, create_project
+from chainserve._target import (
+    DEMO,
+    PATH_VAR,
+    TARGET_VAR,
+    TargetError,
+    default_target,
+    load_app,
+)
+from chainserve._version import __version__
+
+_COMMANDS = {"serve", "new"}
+_TOP_LEVEL_FLAGS = {"-h", "--help", "--version"}
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``chainserve`` command and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="chainserve",
+        description="Serve LangChain runnables over HTTP (LangServe-compatible).",
+        epilog="With no command, 'serve' is meant: 'chainserve' alone serves the demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"chainserve {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_serve(commands.add_parser("serve", help="serve an app, a Runnable or the demo"))
+    new = commands.add_parser(
+        "new",
+        help="create a project: a server with one chain, a test, a Dockerfile",
+        description="Create the folder NAME with a chainserve project that passes its test.",
+    )
+    new.add_argument("name", metavar="NAME", help="project name, also its folder")
+    return parser
+
+
+def _add_serve(serve: argparse.ArgumentParser) -> None:
+    serve.description = (
+        "Serve TARGET with uvicorn. TARGET is module:app (a FastAPI app) or module:runnable "
+        "(a Runnable, mounted with add_routes at --path). Without TARGET: the app of the "
+        "project made by 'chainserve new' in this folder, else the built-in demo."
+    )
+    serve.add_argument("target", metavar="TARGET", nargs="?", help="module:app or module:runnable")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any free one")
+    serve.add_argument("--path", default="", help="mount path of a Runnable TARGET (default /)")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument("--reload", action="store_true", help="restart when a file changes")
+    mode.add_argument("--workers", type=_positive, default=1, help="worker processes")
+    serve.add_argument("--root-path", default="", help="path prefix added by a proxy in front")
+    serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info", help="default info")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    args = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        return serve(args) if args.command == "serve" else new(args)
+    except (TargetError, ScaffoldError) as exc:
+        print(f"chainserve: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line; with no command, ``serve`` is meant."""
+    arguments = list(argv)
+    if not arguments or (arguments[0] not in _COMMANDS and arguments[0] not in _TOP_LEVEL_FLAGS):
+        arguments.insert(0, "serve")
+    return build_parser().parse_args(arguments)
+
+
+def new(args: argparse.Namespace) -> int:
+    """``chainserve new NAME``: scaffold the project, then say how to run it."""
+    folder = create_project(args.name, Path.cwd() / args.name)
+    print(f"Created {folder}. Next:\n  cd {args.name}\n  chainserve serve\n  python -m pytest")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``chainserve serve``: load TARGET here (to fail early), bind, then run uvicorn."""
+    target = args.target or default_target(Path.cwd())
+    path = "/" + args.path.strip("/") if args.path.strip("/") else ""
+    app = load_app(target, path)
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        raise TargetError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    print(banner(app, target, args, sock.getsockname()[1]), flush=True)
+    return _run(app, target, path, args, sock)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket the worker processes share.
+
+    Created with ``IPPROTO_TCP`` so that the event loop sets ``TCP_NODELAY`` on accepted
+    connections; with protocol 0 it does not, and keep-alive answers stall on delayed ACKs.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run(
+    app: Starlette, target: str, path: str, args: argparse.Namespace, sock: socket.socket
+) -> int:
+    options = {"log_level": args.log_level, "root_path": args.root_path}
+    if args.reload or args.workers > 1:
+        # Each process rebuilds the app from the import string and these variables.
+        os.environ[TARGET_VAR], os.environ[PATH_VAR] = target, path
+        config = uvicorn.Config(
+            "chainserve._target:app_from_env",
+            factory=True,
+            reload=args.reload,
+            workers=args.workers,
+            **options,
+        )
+    else:
+        config = uvicorn.Config(app, **options)
+    server = uvicorn.Server(config)
+    with sock:
+        if config.should_reload:
+            ChangeReload(config, target=server.run, sockets=[sock]).run()
+        elif config.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            _run_to_exit(server, sock)
+            return 0 if server.started else 3
+    return 0
+
+
+def _run_to_exit(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Run one server process until a signal has shut it down gracefully.
+
+    uvicorn re-raises SIGINT or SIGTERM once it has shut down, for embedding programs; a
+    command that shut down cleanly exits 0 instead (as ``--workers`` does, and gunicorn).
+    """
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> str:
+    """What the server prints at start: where it listens, its docs and its playgrounds."""
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{host}:{port}"
+    mode = "reload" if args.reload else f"{args.workers} worker{'s' * (args.workers > 1)}"
+    served = "the built-in demo" if target == DEMO else target
+    lines = [f"chainserve {__version__}: serving {served} on {base} ({mode})"]
+    lines.append(f"  API docs:    {base}/docs")
+    lines += [f"  playground:  {base}{mount}/playground/" for mount in runnable_mounts(app)]
+    if target == DEMO:
+        from chainserve.demo import chat_model, describe
+
+        lines.append(f"  model:       {describe(chat_model())}")
+    lines.append("Press Ctrl+C to stop.")
+    return "\n".join(lines)
+
+
+def runnable_mounts(app: Starlette) -> list[str]:
+    """The paths where ``add_routes`` mounted a runnable (found by their invoke route)."""
+    return [
+        route.path.removesuffix("/invoke")
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        and route.path.endswith("/invoke")
+        and "{config_hash}" not in route.path
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Run the real ``chainserve`` command in a subprocess, and wait for its server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from servers import free_port
+
+# `python -m chainserve` and the installed console script are the same command.
+MODULE = (sys.executable, "-m", "chainserve")
+SCRIPT = (str(Path(sys.executable).with_name("chainserve")),)
+START_TIMEOUT = 60.0
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """This environment without model keys (so nothing reaches a network)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run(
+    args: Sequence[str], cwd: Path, command: Sequence[str] = MODULE
+) -> subprocess.CompletedProcess:
+    """Run a command that ends by itself (bad targets, help, new)."""
+    return subprocess.run(
+        [*command, *args], cwd=cwd, env=environment(), capture_output=True, text=True, timeout=120
+    )
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    base_url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self, sig: int = signal.SIGINT) -> int:
+        """Send ``sig``; return the exit status once the command has ended."""
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def serving(args: Sequence[str], cwd: Path, command: Sequence[str] = MODULE) -> Iterator[Server]:
+    """Start ``command serve ARGS --port P`` in ``cwd``; yield once it answers HTTP."""
+    port = free_port()
+    log = cwd / f"server-{port}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*command, *args, "--port", str(port)],
+            cwd=cwd,
+            env=environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def _wait_until_up(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            httpx.get(f"{server.base_url}/openapi.json", timeout=5)
+            return
+        except httpx.TransportError:
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the server did not start:\n{server.output()}") from None
+            time.sleep(0.1)
