@@ -33,9 +33,10 @@ def _blocks(language: str) -> list[tuple[int, str]]:
 def test_marked_python_blocks_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CHAINSERVE_MODEL", "local")
     monkeypatch.chdir(tmp_path)
-    for line, code in _blocks("python"):
-        if MARKER in code:
-            exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "readme"})
+    marked = [(line, code) for line, code in _blocks("python") if MARKER in code]
+    assert marked, f"no README python block is marked {MARKER!r}"
+    for line, code in marked:
+        exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "readme"})
 
 
 def test_command_lines_in_shell_blocks_parse() -> None:

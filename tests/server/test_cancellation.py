@@ -51,12 +51,23 @@ async def _slow_after_first_chunk(x: Any):
     yield 2
 
 
+async def _endless(x: Any):
+    probe.started.set()
+    try:
+        while True:
+            yield "x" * 10_000
+            await asyncio.sleep(0)
+    finally:  # closed or cancelled: either way the run is over
+        probe.cancelled.set()
+
+
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
     app = FastAPI()
     add_routes(app, RunnableLambda(_slow), path="/slow")
     add_routes(app, RunnableLambda(_slow_after_first_chunk), path="/slow_stream")
     add_routes(app, RunnableLambda(lambda x: x), path="/echo")
+    add_routes(app, RunnableLambda(_endless), path="/endless")
     with serve(app) as base:
         yield base
 
@@ -102,6 +113,14 @@ def test_disconnect_before_any_output_cancels_the_run(url: str, path: str, body:
 def test_disconnect_mid_stream_cancels_the_run(url: str, endpoint: str) -> None:
     send_and_leave(url, f"/slow_stream/{endpoint}", {"input": 1}, read_first=b"event: data")
     assert probe.cancelled.wait(WAIT), f"{endpoint}: the run was not cancelled"
+
+
+@pytest.mark.parametrize("endpoint", ["stream", "stream_log", "stream_events"])
+def test_slow_reader_that_leaves_ends_the_run(url: str, endpoint: str) -> None:
+    # The client stops reading, so the server's queue fills and the run waits for room;
+    # hanging up must still end the run, not leave it producing alone.
+    send_and_leave(url, f"/endless/{endpoint}", {"input": 1}, read_first=b"event: data")
+    assert probe.cancelled.wait(WAIT), f"{endpoint}: the run went on after the client left"
 
 
 def test_server_keeps_serving_after_disconnects(url: str) -> None:

@@ -169,3 +169,35 @@ async def test_configurable_validated_against_the_runnable() -> None:
     assert unknown.json()["output"] == "say x"  # unknown configurable keys are dropped
     assert wrong.status_code == 422
     assert wrong.json()["detail"][0]["loc"] == ["config", "configurable", "template"]
+
+
+async def test_modifier_callbacks_survive_include_callback_events() -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Counter(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.starts = 0
+
+        def on_chain_start(self, *args: Any, **kwargs: Any) -> None:
+            self.starts += 1
+
+    counter = Counter()
+
+    def add_handler(config: dict[str, Any], request: Request) -> dict[str, Any]:
+        return {**config, "callbacks": [counter]}
+
+    app = FastAPI()
+    add_routes(
+        app,
+        RunnableLambda(lambda x: x),
+        path="/cb",
+        include_callback_events=True,
+        per_req_config_modifier=add_handler,
+    )
+    async with asgi(app) as client:
+        response = await client.post("/cb/invoke", json={"input": 1})
+    assert [e["type"] for e in response.json()["callback_events"]] == [
+        "on_chain_start",
+        "on_chain_end",
+    ]
+    assert counter.starts == 1

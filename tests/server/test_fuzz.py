@@ -15,19 +15,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import schemathesis
 from apps import build_app
-from servers import serve
-
-from chainserve import add_routes
-
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, Phase, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+from servers import serve
+
+from chainserve import add_routes
 
 MAX_EXAMPLES = 3
 # Runnables that raise by design, or on inputs their (untyped) schema allows: a 500

@@ -23,6 +23,7 @@ from langchain_core.runnables.schema import StreamEvent
 from langchain_core.runnables.utils import AddableDict, Input, Output
 from langchain_core.tracers.log_stream import RunLog, RunLogPatch
 
+from chainserve._protocol import LOG_FILTERS
 from chainserve.exceptions import IncompleteStreamError, UnexpectedResponseError
 from chainserve.serialization import Serializer, WellKnownLCSerializer, dumps
 
@@ -46,14 +47,6 @@ DEFAULT_MAX_RETRIES = 2
 _JSON_SCALARS = (str, int, float, bool, type(None))
 # Consumed by the local run (run_id, run_name) or local-only (callbacks).
 _LOCAL_CONFIG_KEYS = ("callbacks", "run_id", "run_name")
-_FILTERS = (
-    "include_names",
-    "include_types",
-    "include_tags",
-    "exclude_names",
-    "exclude_types",
-    "exclude_tags",
-)
 
 
 def _json_safe(value: Any) -> Any:
@@ -89,7 +82,7 @@ def _reject_kwargs(kwargs: dict[str, Any]) -> None:
 def _filters(*values: Sequence[str] | None) -> dict[str, list[str] | None]:
     return {
         name: None if value is None else list(value)
-        for name, value in zip(_FILTERS, values, strict=True)
+        for name, value in zip(LOG_FILTERS, values, strict=True)
     }
 
 

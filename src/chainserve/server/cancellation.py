@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect
@@ -27,21 +28,53 @@ async def run_until_disconnect(
 ) -> T:
     """Await ``coro``; cancel it if the client leaves or ``timeout`` seconds pass.
 
-    Raises ``ClientDisconnect`` or ``RunTimeout`` after cancelling.
+    Raises ``ClientDisconnect`` or ``RunTimeout`` after cancelling. The run is awaited
+    in the request's own task (one watcher task, no extra run task): that is cheaper
+    per request, and a cancellation reaches the run directly.
     """
-    task = asyncio.ensure_future(coro)
-    watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+    task = asyncio.current_task()
+    assert task is not None
+    reason: list[BaseException] = []
+
+    def stop(why: BaseException) -> None:
+        if not reason:
+            reason.append(why)
+            task.cancel()
+
+    watcher = asyncio.ensure_future(_on_disconnect(receive, stop))
+    timer = (
+        asyncio.get_running_loop().call_later(
+            timeout, stop, RunTimeout(f"The run took longer than {timeout} s")
+        )
+        if timeout is not None
+        else None
+    )
     try:
-        await asyncio.wait((task, watcher), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        result = await coro
+    except asyncio.CancelledError:
+        if not reason:
+            raise  # cancelled from outside (server shutdown): not ours to handle
+        _uncancel(task)
+        raise reason[0] from None
     finally:
         watcher.cancel()
-        timed_out = not task.done() and not watcher.done()
-        await cancel_and_wait(task)
-    if timed_out:
-        raise RunTimeout(f"The run took longer than {timeout} s")
-    if task.cancelled():
-        raise ClientDisconnect()
-    return task.result()
+        if timer is not None:
+            timer.cancel()
+    if reason:
+        _uncancel(task)  # the run swallowed our cancellation; its result stands
+    return result
+
+
+def _uncancel(task: asyncio.Task[Any]) -> None:
+    # Undo our cancel request so it is not counted against the task (Python >= 3.11).
+    uncancel = getattr(task, "uncancel", None)
+    if uncancel is not None:
+        uncancel()
+
+
+async def _on_disconnect(receive: Receive, stop: Callable[[BaseException], None]) -> None:
+    await wait_for_disconnect(receive)
+    stop(ClientDisconnect())
 
 
 async def cancel_and_wait(task: asyncio.Future[Any], rounds: int = 20, grace: float = 0.25) -> None:
@@ -57,3 +90,15 @@ async def cancel_and_wait(task: asyncio.Future[Any], rounds: int = 20, grace: fl
         await asyncio.wait((task,), timeout=grace)
     if not task.done():
         logger.warning("A cancelled run is still going after %d cancellations", rounds)
+
+
+@asynccontextmanager
+async def closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """``contextlib.aclosing`` for any async iterator: a run cancelled mid-iteration
+    must close every generator down to LangChain's, or that run goes on alone."""
+    try:
+        yield iterator
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import HTTPException
@@ -55,10 +54,6 @@ def validation_items(exc: ValidationError, loc: Loc) -> list[dict[str, Any]]:
 
 def validation_error(exc: ValidationError, loc: Loc) -> RequestError:
     return RequestError(422, validation_items(exc, loc))
-
-
-def merged_validation_error(items: Sequence[dict[str, Any]]) -> RequestError:
-    return RequestError(422, list(items))
 
 
 def failure_response(request: Request, exc: BaseException) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Literal
 
@@ -15,7 +16,7 @@ from starlette.responses import Response
 
 from chainserve.serialization import Serializer, WellKnownLCSerializer
 from chainserve.server.callbacks import CallbackEventRecorder
-from chainserve.server.cancellation import run_until_disconnect
+from chainserve.server.cancellation import closing, run_until_disconnect
 from chainserve.server.config import (
     ConfigResolver,
     PerRequestConfigModifier,
@@ -151,7 +152,7 @@ class APIHandler:
         outputs, failed = await self._run(request, lambda: self.runnable.abatch(values, configs))
         if failed is not None:
             return failed
-        responses = [await self._run_metadata(config) for config in configs]
+        responses = await asyncio.gather(*(self._run_metadata(config) for config in configs))
         metadata = {"responses": responses, "run_ids": [r["run_id"] for r in responses]}
         events = [r.events for r in recorders if r] if self.include_callback_events else None
         return self._envelope(request, outputs, metadata, events)
@@ -348,7 +349,8 @@ class APIHandler:
         if not self.include_callback_events:
             return None
         recorder = CallbackEventRecorder()
-        config["callbacks"] = [recorder]
+        # Added to, not replacing, callbacks from server_config or the modifier.
+        config["callbacks"] = [*(config.get("callbacks") or []), recorder]  # type: ignore[misc]
         return recorder
 
     async def _run_metadata(self, config: RunnableConfig) -> dict[str, Any]:
@@ -397,6 +399,7 @@ class APIHandler:
         except ClientDisconnect:
             return Response(status_code=_CLIENT_GONE)
         if done is not None and done.error is not None:
+            await queue.close()
             return failure_response(request, done.error)
         return EventStreamResponse(queue)
 
@@ -404,14 +407,15 @@ class APIHandler:
         self, value: Any, config: RunnableConfig, recorder: CallbackEventRecorder | None
     ) -> AsyncIterator[bytes]:
         started = False
-        async for chunk in self.runnable.astream(value, config):
-            data = self.serializer.dumps(chunk)
-            if not started:
-                started = True
-                yield frame("metadata", orjson.dumps(await self._run_metadata(config)))
-            if recorder is not None and recorder.events:
-                yield frame("callback_events", self.serializer.dumps(recorder.take()))
-            yield data_frame(data)
+        async with closing(self.runnable.astream(value, config)) as chunks:
+            async for chunk in chunks:
+                data = self.serializer.dumps(chunk)
+                if not started:
+                    started = True
+                    yield frame("metadata", orjson.dumps(await self._run_metadata(config)))
+                if recorder is not None and recorder.events:
+                    yield frame("callback_events", self.serializer.dumps(recorder.take()))
+                yield data_frame(data)
         if recorder is not None and recorder.events:
             yield frame("callback_events", self.serializer.dumps(recorder.take()))
         yield END_FRAME
@@ -422,13 +426,15 @@ class APIHandler:
         if self._name_allowed():
             # /stream_log is part of the protocol: langchain-core's deprecation of
             # astream_log is for library users, not for each request a server answers.
+            patches = self.runnable.astream_log(value, config, diff=True, **filters)
             with suppress_langchain_deprecation_warning():
-                patches = self.runnable.astream_log(value, config, diff=True, **filters)
-                async for patch in patches:
-                    output = any(
-                        op["path"] in ("/streamed_output/-", "/final_output") for op in patch.ops
-                    )
-                    yield data_frame(self.serializer.dumps({"ops": patch.ops})), output
+                async with closing(patches):
+                    async for patch in patches:
+                        output = any(
+                            op["path"] in ("/streamed_output/-", "/final_output")
+                            for op in patch.ops
+                        )
+                        yield data_frame(self.serializer.dumps({"ops": patch.ops})), output
         yield END_FRAME, True
 
     async def _event_frames(
@@ -438,14 +444,15 @@ class APIHandler:
             events = self.runnable.astream_events(
                 value, config, version=self._events_version, **filters
             )
-            async for event in events:
-                metadata = event.get("metadata")
-                if metadata:
-                    event["metadata"] = {
-                        k: v for k, v in metadata.items() if not k.startswith("__")
-                    }
-                output = event["event"].endswith(("_stream", "_end"))
-                yield data_frame(self.serializer.dumps(event)), output
+            async with closing(events):
+                async for event in events:
+                    metadata = event.get("metadata")
+                    if metadata:
+                        event["metadata"] = {
+                            k: v for k, v in metadata.items() if not k.startswith("__")
+                        }
+                    output = event["event"].endswith(("_stream", "_end"))
+                    yield data_frame(self.serializer.dumps(event)), output
         yield END_FRAME, True
 
     def _name_allowed(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainserve._protocol import LOG_FILTERS
 from chainserve.server.schemas import Schema
 
 _DEFS = "#/$defs/"
@@ -67,11 +68,7 @@ _CALLBACK_EVENTS: Schema = {
     "items": {"type": "object"},
 }
 _STRING_LIST: Schema = {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]}
-_LOG_FILTERS = {
-    f"{verb}_{what}": _STRING_LIST
-    for verb in ("include", "exclude")
-    for what in ("names", "types", "tags")
-}
+_LOG_FILTERS = dict.fromkeys(LOG_FILTERS, _STRING_LIST)
 _SSE_EVENT: Schema = {
     "type": "object",
     "description": "One Server-Sent Event; `data` is JSON text.",

@@ -17,19 +17,12 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, RootModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 
+from chainserve._protocol import LOG_FILTERS
 from chainserve.schema import CustomUserType
 from chainserve.serialization import decode_well_known
+from chainserve.server.config import config_key
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
 from chainserve.server.limits import Limits
-
-_LOG_FILTERS = (
-    "include_names",
-    "include_types",
-    "include_tags",
-    "exclude_names",
-    "exclude_types",
-    "exclude_tags",
-)
 
 
 async def read_body(request: Request, limits: Limits) -> dict[str, Any]:
@@ -96,7 +89,7 @@ def require(body: dict[str, Any], key: str) -> Any:
 def log_filters(body: dict[str, Any]) -> dict[str, list[str] | None]:
     """The stream_log / stream_events filters: each null or a list of strings."""
     filters: dict[str, list[str] | None] = {}
-    for key in _LOG_FILTERS:
+    for key in LOG_FILTERS:
         value = body.get(key)
         if value is not None and not (
             isinstance(value, list) and all(isinstance(item, str) for item in value)
@@ -128,7 +121,7 @@ class InputValidator:
         except ValidationError as exc:
             raise validation_error(exc, loc) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            # Some LangChain validators raise plain errors (ToolMessage without a
+            # LangChain validators can raise plain errors on odd input (ToolMessage without a
             # tool_call_id raises KeyError): still the client's mistake, not a 500.
             raise invalid(
                 "value_error", loc, f"Invalid input: {type(exc).__name__}: {exc}"
@@ -138,7 +131,7 @@ class InputValidator:
         """The input model under ``config`` (a pydantic model class)."""
         if self._static or not config.get("configurable"):
             return self._schema
-        key = orjson.dumps(config["configurable"], option=orjson.OPT_SORT_KEYS, default=str)
+        key = config_key(config["configurable"])
         schema = self._cache.get(key)
         if schema is None:
             schema = self._runnable.get_input_schema(config)

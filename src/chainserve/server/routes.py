@@ -106,12 +106,12 @@ def add_routes(
         serializer=serializer,
         limits=limits,
     )
-    mount = _Mount(app, handler, path, list(dependencies or []))
+    api_dependencies = list(dependencies or [])
     # The playground page holds no data; [] lets a browser open it on a protected route.
-    mount.playground_dependencies = list(
-        mount.dependencies if playground_dependencies is None else playground_dependencies
+    page_dependencies = (
+        api_dependencies if playground_dependencies is None else list(playground_dependencies)
     )
-    mount.add(enabled)
+    _Mount(app, handler, path, api_dependencies, page_dependencies).add(enabled)
     return handler
 
 
@@ -154,14 +154,19 @@ class _Mount:
     """Registers one handler's routes."""
 
     def __init__(
-        self, app: FastAPI | APIRouter, handler: APIHandler, path: str, dependencies: list[Depends]
+        self,
+        app: FastAPI | APIRouter,
+        handler: APIHandler,
+        path: str,
+        dependencies: list[Depends],
+        playground_dependencies: list[Depends],
     ) -> None:
         self.app = app
         self.handler = handler
         self.path = path
         self.dependencies = dependencies
+        self.playground_dependencies = playground_dependencies
         self.tag = path.strip("/") or "default"
-        self.playground_dependencies = dependencies
 
     def add(self, enabled: frozenset[str]) -> None:
         hashes = "config_hashes" in enabled

@@ -8,15 +8,15 @@ and a warning is logged once, instead of ``add_routes`` failing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-import orjson
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from chainserve.server.config import config_key
 from chainserve.server.errors import logger
 
 Schema = dict[str, Any]
+_CACHE_SIZE = 128
 
 
 def json_schema(build: Callable[[], Any], what: str) -> Schema:
@@ -36,20 +36,30 @@ class RunnableSchemas:
         self._config_keys = list(config_keys)
         self._name = runnable.get_name()
         self._default = (self._input({}), self._output({}), self._config({}))
-        self._cached = lru_cache(maxsize=128)(self._compute)
+        self._cache: dict[bytes, tuple[Schema, Schema, Schema]] = {}
 
     def input(self, config: dict[str, Any]) -> Schema:
-        return self._default[0] if not config else self._cached(_key(config))[0]
+        return self._default[0] if not config else self._for(config)[0]
 
     def output(self, config: dict[str, Any]) -> Schema:
-        return self._default[1] if not config else self._cached(_key(config))[1]
+        return self._default[1] if not config else self._for(config)[1]
 
     def config(self, config: dict[str, Any]) -> Schema:
-        return self._default[2] if not config else self._cached(_key(config))[2]
+        return self._default[2] if not config else self._for(config)[2]
 
-    def _compute(self, key: bytes) -> tuple[Schema, Schema, Schema]:
-        config: RunnableConfig = orjson.loads(key)
-        return self._input(config), self._output(config), self._config(config)
+    def _for(self, config: dict[str, Any]) -> tuple[Schema, Schema, Schema]:
+        # Computed from the real config; the key only names it in the cache.
+        key = config_key(config)
+        run_config = cast(RunnableConfig, config)
+        if key not in self._cache:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = (
+                self._input(run_config),
+                self._output(run_config),
+                self._config(run_config),
+            )
+        return self._cache[key]
 
     def _input(self, config: RunnableConfig) -> Schema:
         return json_schema(lambda: self._runnable.get_input_schema(config), f"{self._name} input")
@@ -62,7 +72,3 @@ class RunnableSchemas:
             lambda: self._runnable.with_config(config).config_schema(include=self._config_keys),
             f"{self._name} config",
         )
-
-
-def _key(config: dict[str, Any]) -> bytes:
-    return orjson.dumps(config, option=orjson.OPT_SORT_KEYS, default=str)

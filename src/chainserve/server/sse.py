@@ -10,6 +10,7 @@ cancels the run.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 import orjson
@@ -18,16 +19,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from chainserve.server.cancellation import cancel_and_wait, wait_for_disconnect
+from chainserve.server.cancellation import cancel_and_wait, closing, wait_for_disconnect
 from chainserve.server.errors import STREAM_ERROR, RunTimeout, logger
-
-END_FRAME = b"event: end\r\n\r\n"
-ERROR_FRAME = b"event: error\r\ndata: " + orjson.dumps(STREAM_ERROR) + b"\r\n\r\n"
-TIMEOUT_FRAME = (
-    b"event: error\r\ndata: "
-    + orjson.dumps({"status_code": 504, "message": "Gateway Timeout"})
-    + b"\r\n\r\n"
-)
 
 HEADERS = {
     "cache-control": "no-cache",
@@ -41,6 +34,11 @@ def frame(event: str, data: bytes) -> bytes:
     return b"event: " + event.encode() + b"\r\ndata: " + data + b"\r\n\r\n"
 
 
+END_FRAME = b"event: end\r\n\r\n"
+ERROR_FRAME = frame("error", orjson.dumps(STREAM_ERROR))
+TIMEOUT_FRAME = frame("error", orjson.dumps({"status_code": 504, "message": "Gateway Timeout"}))
+
+
 def data_frame(data: bytes) -> bytes:
     return b"event: data\r\ndata: " + data + b"\r\n\r\n"
 
@@ -52,14 +50,15 @@ async def hold_until_output(frames: AsyncIterator[tuple[bytes, bool]]) -> AsyncI
     before the response has begun, and the client gets a real HTTP error status.
     """
     held: list[bytes] | None = []
-    async for data, is_output in frames:
-        if held is None:
-            yield data
-            continue
-        held.append(data)
-        if is_output:
-            yield b"".join(held)
-            held = None
+    async with closing(frames):
+        async for data, is_output in frames:
+            if held is None:
+                yield data
+                continue
+            held.append(data)
+            if is_output:
+                yield b"".join(held)
+                held = None
     if held:
         yield b"".join(held)
 
@@ -76,6 +75,8 @@ class FrameQueue:
 
     ``timeout`` bounds the whole run: past it the run is cancelled and the stream ends
     with a ``RunTimeout``. ``on_done`` is called once the run is over, however it ends.
+    A deque with two waiter futures stands in for ``asyncio.Queue``: this sits on the
+    path of every chunk.
     """
 
     def __init__(
@@ -86,64 +87,92 @@ class FrameQueue:
         on_done: Callable[[], None] | None = None,
         maxsize: int = 64,
     ) -> None:
-        self._queue: asyncio.Queue[bytes | _Done] = asyncio.Queue(maxsize)
+        self._loop = asyncio.get_running_loop()
+        self._frames: deque[bytes | _Done] = deque()
+        self._maxsize = maxsize
+        self._reader: asyncio.Future[None] | None = None
+        self._producer: asyncio.Future[None] | None = None
+        self._written = False
         self._task = asyncio.ensure_future(self._pump(frames))
         if on_done is not None:
             self._task.add_done_callback(lambda _: on_done())
-        self._head: bytes | _Done | None = None
+        self._expiry: asyncio.Future[None] | None = None  # keeps the task referenced
         self._timer = (
-            asyncio.get_running_loop().call_later(
-                timeout, lambda: asyncio.ensure_future(self._expire(timeout))
-            )
+            self._loop.call_later(timeout, self._start_expiry, timeout)
             if timeout is not None
             else None
         )
 
     async def _pump(self, frames: AsyncIterator[bytes]) -> None:
         try:
-            async for item in frames:
-                await self._queue.put(item)
+            async with closing(frames):
+                async for item in frames:
+                    while len(self._frames) >= self._maxsize:  # the client reads slowly
+                        self._producer = self._loop.create_future()
+                        await self._producer
+                    self._append(item)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._queue.put(_Done(exc))
+            self._append(_Done(exc))
         else:
-            await self._queue.put(_Done())
+            self._append(_Done())
+
+    def _append(self, item: bytes | _Done) -> None:
+        self._frames.append(item)
+        _wake(self._reader)
+
+    async def _wait_for_frame(self) -> None:
+        while not self._frames:
+            self._reader = self._loop.create_future()
+            await self._reader
 
     async def first(self, receive: Receive) -> _Done | None:
         """Wait for the first frame without taking it; the end marker if none came.
 
         Raises ``ClientDisconnect`` (after cancelling the run) if the client leaves.
         """
-        getter = asyncio.ensure_future(self._queue.get())
-        watcher = asyncio.ensure_future(wait_for_disconnect(receive))
-        try:
-            await asyncio.wait((getter, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watcher.cancel()
-        if not getter.done():
-            getter.cancel()
-            await self.close()
-            raise ClientDisconnect()
-        self._head = getter.result()
-        return self._head if isinstance(self._head, _Done) else None
+        if not self._frames:
+            waiter = asyncio.ensure_future(self._wait_for_frame())
+            watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+            try:
+                await asyncio.wait((waiter, watcher), return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # this request was cancelled (e.g. shutdown)
+                await self.close()
+                raise
+            finally:
+                watcher.cancel()
+            if not waiter.done():
+                waiter.cancel()
+                await self.close()
+                raise ClientDisconnect()
+        head = self._frames[0]
+        return head if isinstance(head, _Done) else None
 
     async def next_batch(self) -> tuple[bytes, bool]:
-        """Every frame available now (waiting for at least one), and whether done."""
-        item, self._head = self._head, None
-        if item is None:
-            item = await self._queue.get()
+        """Every frame available now (waiting for at least one), and whether done.
+
+        After the first write, a few turns of the event loop let frames already on
+        their way join the batch: one write for many small chunks, at no cost to the
+        time to first chunk.
+        """
+        await self._wait_for_frame()
+        if self._written:
+            for _ in range(_COALESCE_TURNS):
+                if isinstance(self._frames[-1], _Done):
+                    break
+                await asyncio.sleep(0)
+        self._written = True
         parts: list[bytes] = []
-        while True:
+        while self._frames:
+            item = self._frames.popleft()
             if isinstance(item, _Done):
                 if item.error is not None:
                     parts.append(_error_frame(item.error))
                 return b"".join(parts), True
             parts.append(item)
-            try:
-                item = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return b"".join(parts), False
+        _wake(self._producer)
+        return b"".join(parts), False
 
     async def close(self) -> None:
         """Cancel the run if it is still going."""
@@ -154,22 +183,24 @@ class FrameQueue:
     async def abort(self) -> None:
         """Cancel the run and make the writer stop, even if it waits for a frame."""
         await self.close()
-        self._push(_Done())
+        self._append(_Done())
+
+    def _start_expiry(self, timeout: float) -> None:
+        self._expiry = asyncio.ensure_future(self._expire(timeout))
 
     async def _expire(self, timeout: float) -> None:
         if self._task.done():
             return
         await cancel_and_wait(self._task)
-        self._push(_Done(RunTimeout(f"The run took longer than {timeout} s")))
+        self._append(_Done(RunTimeout(f"The run took longer than {timeout} s")))
 
-    def _push(self, item: _Done) -> None:
-        # Make room if needed: the end marker must get in, or the writer waits forever.
-        while True:
-            try:
-                self._queue.put_nowait(item)
-                return
-            except asyncio.QueueFull:
-                self._queue.get_nowait()
+
+_COALESCE_TURNS = 3
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 def _error_frame(error: BaseException) -> bytes:
