@@ -200,3 +200,19 @@ async def test_custom_serializer_round_trip(point_url: str) -> None:
     async with RemoteRunnable(point_url, serializer=PointSerializer()) as remote:
         for point in [remote.invoke(1), await remote.ainvoke(1), *remote.stream(1)]:
             assert isinstance(point, Point) and (point.x, point.y) == (1, 2)
+
+
+async def test_an_async_transport_in_client_kwargs_goes_to_the_async_client() -> None:
+    import httpx
+    from fastapi import FastAPI
+    from langchain_core.runnables import RunnableLambda
+
+    from chainserve import RemoteRunnable, add_routes
+
+    app = FastAPI()
+    add_routes(app, RunnableLambda(lambda x: x + 1), path="/add")
+    remote = RemoteRunnable(
+        "http://test/add", client_kwargs={"transport": httpx.ASGITransport(app=app)}
+    )
+    assert await remote.ainvoke(1) == 2
+    await remote.aclose()  # closing the sync client must not touch the ASGI transport

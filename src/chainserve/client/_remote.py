@@ -152,8 +152,8 @@ class RemoteRunnable(Runnable[Input, Output]):
             "cert": cert,
             **(client_kwargs or {}),
         }
-        self.sync_client = httpx.Client(**options)
-        self.async_client = httpx.AsyncClient(**options)
+        self.sync_client = httpx.Client(**_for_client(options, httpx.BaseTransport))
+        self.async_client = httpx.AsyncClient(**_for_client(options, httpx.AsyncBaseTransport))
         self.max_retries = max_retries
         self.use_server_callback_events = use_server_callback_events
         self.serializer = serializer or WellKnownLCSerializer()
@@ -556,3 +556,12 @@ def _incomplete(request: httpx.Request) -> IncompleteStreamError:
     return IncompleteStreamError(
         f"The event stream from {request.method} {request.url} ended without an end event"
     )
+
+
+def _for_client(options: dict[str, Any], transport_type: type) -> dict[str, Any]:
+    """The options for one of the two clients: a ``transport`` in ``client_kwargs``
+    goes only to the client it fits (e.g. ``httpx.ASGITransport`` to the async one)."""
+    transport = options.get("transport")
+    if transport is None or isinstance(transport, transport_type):
+        return options
+    return {key: value for key, value in options.items() if key != "transport"}
