@@ -24,7 +24,7 @@ from apps import (
     joke_chain,
 )
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from servers import serve
 
 from chainserve import add_routes
@@ -134,3 +134,8 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def field(page: Page, path: str) -> Locator:
+    """The input, textarea or select of the form field at ``path`` (dot-separated)."""
+    return page.locator(f'.field[data-path="{path}"]').locator("textarea, input, select").first

@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 import random
 
-from conftest import API_KEY, screenshot
+from conftest import API_KEY, field, screenshot
 from playwright.sync_api import Page, expect
 
 from chainserve.server.lzstring import (
     compress_to_encoded_uri_component,
     decompress_from_encoded_uri_component,
 )
-
-
-def field(page: Page, path: str):
-    """The input or textarea of the form field at ``path`` (dot-separated)."""
-    return page.locator(f'.field[data-path="{path}"]').locator("textarea, input, select").first
 
 
 def test_run_streams_output_and_steps(page: Page, base_url: str) -> None:

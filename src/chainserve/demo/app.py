@@ -30,6 +30,16 @@ class ChatInput(BaseModel):
     messages: list[AnyMessage] = Field(..., description="The chat messages")
 
 
+class AskInput(BaseModel):
+    """A question about chainserve, answered from the bundled documents."""
+
+    question: str = Field(
+        ...,
+        description="A question about chainserve",
+        examples=["how do streams work?", "what are workers?"],
+    )
+
+
 def _format_documents(documents: list) -> str:
     return "\n".join(f"- {doc.page_content}" for doc in documents)
 
@@ -39,12 +49,9 @@ def _ask_chain(model: BaseChatModel, retriever: KeywordRetriever) -> Runnable:
         "Answer from this context only.\nContext:\n{context}\nQuestion: {question}"
     )
     context = RunnableLambda(lambda x: x["question"]) | retriever | _format_documents
-    return (
-        {"context": context, "question": lambda x: x["question"]}
-        | prompt
-        | model
-        | (StrOutputParser())
-    )
+    chain = {"context": context, "question": lambda x: x["question"]} | prompt | model
+    # Typed input: the untyped ``question`` of the mapping would be a raw JSON field.
+    return (chain | StrOutputParser()).with_types(input_type=AskInput)
 
 
 def _configurable_chain(model: BaseChatModel) -> Runnable:

@@ -141,7 +141,11 @@ function textControl(schema, ctx) {
     id: ctx.id,
     rows: 1,
     class: "text-input",
-    placeholder: schema.examples?.length ? `e.g. ${preview(schema.examples[0], 60)}` : "",
+    placeholder: schema.examples?.length
+      ? `e.g. ${preview(schema.examples[0], 60)}`
+      : ctx.path.length === 0
+        ? "Type the input text, then press Run."
+        : "",
   });
   return {
     el,
