@@ -68,6 +68,12 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     mode.add_argument("--reload", action="store_true", help="restart when a file changes")
     mode.add_argument("--workers", type=_positive, default=1, help="worker processes")
     serve.add_argument("--root-path", default="", help="path prefix added by a proxy in front")
+    serve.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="seconds open requests and streams get to finish on SIGTERM (default 30)",
+    )
     serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info", help="default info")
 
 
@@ -137,7 +143,11 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def _run(
     app: Starlette, target: str, path: str, args: argparse.Namespace, sock: socket.socket
 ) -> int:
-    options = {"log_level": args.log_level, "root_path": args.root_path}
+    options = {
+        "log_level": args.log_level,
+        "root_path": args.root_path,
+        "timeout_graceful_shutdown": args.graceful_timeout,
+    }
     if args.reload or args.workers > 1:
         # Each process rebuilds the app from the import string and these variables.
         os.environ[TARGET_VAR], os.environ[PATH_VAR] = target, path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -155,3 +156,58 @@ def test_argument_mistakes_are_usage_errors(tmp_path: Path) -> None:
     for args in (["serve", "--workers", "0"], ["serve", "--reload", "--workers", "2"], ["new"]):
         result = run(args, cwd=tmp_path)
         assert result.returncode == 2 and "usage: chainserve" in result.stderr, args
+
+
+STREAMS = """
+import asyncio
+from langchain_core.runnables import RunnableLambda
+
+async def _short(x):  # five chunks over about a second
+    for i in range(5):
+        await asyncio.sleep(0.2)
+        yield i
+
+async def _endless(x):
+    while True:
+        await asyncio.sleep(0.1)
+        yield 0
+
+short = RunnableLambda(_short)
+endless = RunnableLambda(_endless)
+"""
+
+
+def _stream_in_background(url: str, events: list[str]) -> threading.Thread:
+    def read() -> None:
+        try:
+            with httpx.stream("POST", url, json={"input": 1}, timeout=60) as response:
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        events.append(line[len("event: ") :])
+        except httpx.HTTPError:
+            events.append("cut")
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize(
+    ("target", "grace", "ending"),
+    [("chains:short", "30", "end"), ("chains:endless", "1", "cut")],
+    ids=["finishes_within_grace", "closed_at_grace"],
+)
+def test_sigterm_lets_open_streams_finish_up_to_the_grace_period(
+    tmp_path: Path, target: str, grace: str, ending: str
+) -> None:
+    (tmp_path / "chains.py").write_text(STREAMS)
+    with serving(["serve", target, "--graceful-timeout", grace], cwd=tmp_path) as server:
+        events: list[str] = []
+        reader = _stream_in_background(f"{server.base_url}/stream", events)
+        deadline = time.monotonic() + 30
+        while "data" not in events:
+            assert time.monotonic() < deadline, "the stream never started"
+            time.sleep(0.05)
+        assert server.stop(signal.SIGTERM) == 0
+        reader.join(timeout=60)
+    assert events[-1] == ending, events
