@@ -85,24 +85,21 @@ class Server:
     cpus: str | None = SERVER_CPUS
     port: int = field(default_factory=_free_port)
     proc: subprocess.Popen[bytes] | None = None
+    cli: bool = False  # started by `chainserve serve` rather than bench.servers
+
+    def command(self) -> list[str]:
+        port, workers = ["--port", str(self.port)], ["--workers", str(self.workers)]
+        if self.cli:
+            target = "bench.chainserve_app:app"
+            return ["-m", "chainserve", "serve", target, *port, *workers, "--log-level", "warning"]
+        return ["-m", "bench.servers", "--server", self.name, *port, *workers]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        cmd = [
-            *_taskset(self.cpus),
-            sys.executable,
-            "-m",
-            "bench.servers",
-            "--server",
-            self.name,
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-        ]
+        cmd = [*_taskset(self.cpus), sys.executable, *self.command()]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -491,8 +488,8 @@ def render(results: Results, repeats: int, workers: dict[str, list[Metrics]] | N
             lines.append(f"| {metric} | {_fmt(one)} | {_fmt(two)} | {two / one:.2f}{X} |")
         lines += [
             "",
-            "(1 worker pinned to core 0 with wrk on core 1; 2 workers forked by "
-            "`bench/servers.py` on one IPPROTO_TCP socket, unpinned, sharing both cores with wrk)",
+            "(1 worker pinned to core 0 with wrk on core 1; 2 workers started by "
+            "`chainserve serve --workers 2`, unpinned, sharing both cores with wrk)",
             "",
         ]
     lines.append(f"↑ higher is better, ↓ lower is better; medians of {repeats} repeats.")
@@ -551,7 +548,7 @@ def main(argv: list[str] | None = None) -> None:
     do_workers = not args.no_workers and (not args.only or "workers" in args.only)
 
     servers = {name: Server(name) for name in SERVERS}
-    extra = [Server("chainserve", workers=2, cpus=None)] if do_workers else []
+    extra = [Server("chainserve", workers=2, cpus=None, cli=True)] if do_workers else []
     results: Results = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     workers: dict[str, list[Metrics]] = defaultdict(list)
     started = time.monotonic()

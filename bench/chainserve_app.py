@@ -1,0 +1,5 @@
+"""The benchmark's chainserve app as a module attribute, for ``chainserve serve``."""
+
+from bench.servers import chainserve_app
+
+app = chainserve_app()
