@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 import orjson
-from langchain_core._api import suppress_langchain_deprecation_warning
-from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
@@ -16,7 +15,7 @@ from starlette.responses import Response
 
 from chainserve.serialization import Serializer, WellKnownLCSerializer
 from chainserve.server.callbacks import CallbackEventRecorder
-from chainserve.server.cancellation import closing, run_until_disconnect
+from chainserve.server.cancellation import run_until_disconnect
 from chainserve.server.config import (
     ConfigResolver,
     PerRequestConfigModifier,
@@ -32,6 +31,7 @@ from chainserve.server.feedback import (
     TokenFeedbackConfig,
     TokenFeedbackRequest,
 )
+from chainserve.server.frames import RunFrames
 from chainserve.server.limits import Limits, RunSlots
 from chainserve.server.requests import (
     InputValidator,
@@ -42,11 +42,8 @@ from chainserve.server.requests import (
 )
 from chainserve.server.schemas import RunnableSchemas
 from chainserve.server.sse import (
-    END_FRAME,
     EventStreamResponse,
     FrameQueue,
-    data_frame,
-    frame,
     hold_until_output,
 )
 
@@ -105,8 +102,6 @@ class APIHandler:
         self.serializer = serializer or WellKnownLCSerializer()
         self.limits = limits or Limits()
         self._slots = RunSlots(self.limits)
-        self._allow_list = stream_log_name_allow_list
-        self._events_version = astream_events_version
         self._config = ConfigResolver(
             runnable,
             config_keys=self.config_keys,
@@ -116,6 +111,13 @@ class APIHandler:
         self._inputs = InputValidator(runnable)
         self.schemas = RunnableSchemas(runnable, self.config_keys)
         self.feedback = LangSmithFeedback(token_feedback_config=token_feedback_config)
+        self._frames = RunFrames(
+            runnable,
+            self.serializer,
+            run_metadata=self._run_metadata,
+            events_version=astream_events_version,
+            allow_list=stream_log_name_allow_list,
+        )
 
     # Run endpoints -------------------------------------------------------------
 
@@ -172,7 +174,7 @@ class APIHandler:
         recorder = (
             self._record_callbacks(config) if body.get("stream_callback_events") is True else None
         )
-        return await self._event_stream(request, self._stream_frames(value, config, recorder))
+        return await self._event_stream(request, self._frames.stream(value, config, recorder))
 
     async def stream_log(
         self,
@@ -186,7 +188,7 @@ class APIHandler:
         value, config = await self._prepare_body(
             request, body, config_hash, server_config, "stream_log"
         )
-        frames = self._log_frames(value, config, log_filters(body))
+        frames = self._frames.log(value, config, log_filters(body))
         return await self._event_stream(request, hold_until_output(frames))
 
     async def astream_events(
@@ -201,7 +203,7 @@ class APIHandler:
         value, config = await self._prepare_body(
             request, body, config_hash, server_config, "stream_events"
         )
-        frames = self._event_frames(value, config, log_filters(body))
+        frames = self._frames.events(value, config, log_filters(body))
         return await self._event_stream(request, hold_until_output(frames))
 
     stream_events = astream_events
@@ -402,67 +404,6 @@ class APIHandler:
             await queue.close()
             return failure_response(request, done.error)
         return EventStreamResponse(queue)
-
-    async def _stream_frames(
-        self, value: Any, config: RunnableConfig, recorder: CallbackEventRecorder | None
-    ) -> AsyncIterator[bytes]:
-        started = False
-        async with closing(self.runnable.astream(value, config)) as chunks:
-            async for chunk in chunks:
-                data = self.serializer.dumps(chunk)
-                if not started:
-                    started = True
-                    yield frame("metadata", orjson.dumps(await self._run_metadata(config)))
-                if recorder is not None and recorder.events:
-                    yield frame("callback_events", self.serializer.dumps(recorder.take()))
-                yield data_frame(data)
-        if recorder is not None and recorder.events:
-            yield frame("callback_events", self.serializer.dumps(recorder.take()))
-        yield END_FRAME
-
-    async def _log_frames(
-        self, value: Any, config: RunnableConfig, filters: dict[str, Any]
-    ) -> AsyncIterator[tuple[bytes, bool]]:
-        if self._name_allowed():
-            # /stream_log is part of the protocol: langchain-core's deprecation of
-            # astream_log is for library users, not for each request a server answers.
-            patches = self.runnable.astream_log(value, config, diff=True, **filters)
-            with suppress_langchain_deprecation_warning():
-                async with closing(patches):
-                    async for patch in patches:
-                        output = any(
-                            op["path"] in ("/streamed_output/-", "/final_output")
-                            for op in patch.ops
-                        )
-                        yield data_frame(self.serializer.dumps({"ops": patch.ops})), output
-        yield END_FRAME, True
-
-    async def _event_frames(
-        self, value: Any, config: RunnableConfig, filters: dict[str, Any]
-    ) -> AsyncIterator[tuple[bytes, bool]]:
-        if self._name_allowed():
-            events = self.runnable.astream_events(
-                value, config, version=self._events_version, **filters
-            )
-            async with closing(events):
-                async for event in events:
-                    metadata = event.get("metadata")
-                    if metadata:
-                        event["metadata"] = {
-                            k: v for k, v in metadata.items() if not k.startswith("__")
-                        }
-                    output = event["event"].endswith(("_stream", "_end"))
-                    yield data_frame(self.serializer.dumps(event)), output
-        yield END_FRAME, True
-
-    def _name_allowed(self) -> bool:
-        if self._allow_list is None:
-            return True
-        if isinstance(self.runnable, RunnableBinding):
-            name = self.runnable.config.get("run_name") or self.runnable.get_name()
-        else:
-            name = self.runnable.get_name()
-        return name in self._allow_list
 
     def _schema_config(
         self, config_hash: str, server_config: RunnableConfig | None
