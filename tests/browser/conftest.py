@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from apps import (
+    RUNNABLES,
     alternatives_chain,
     chat_messages_chain,
     chat_widget_chain,
@@ -51,6 +52,7 @@ def playground_app() -> FastAPI:
     """One route per kind of playground the tests open."""
     app = FastAPI()
     add_routes(app, joke_chain(), path="/joke")
+    add_routes(app, RUNNABLES["/words"](), path="/words")  # untyped input
     add_routes(app, configurable_chain(), path="/configurable")
     add_routes(app, alternatives_chain(), path="/alternatives")
     add_routes(app, file_chain(), path="/file")

@@ -180,3 +180,13 @@ def test_lzstring_matches_python(page: Page, base_url: str) -> None:
         assert encoded == compress_to_encoded_uri_component(text)
         assert decoded == text
         assert decompress_from_encoded_uri_component(encoded) == text
+
+
+def test_plain_text_into_an_untyped_input(page: Page, base_url: str) -> None:
+    # /words accepts any value; a person types words, not a JSON string literal.
+    page.goto(f"{base_url}/words/playground/")
+    page.locator("textarea.json-input").first.fill("hello big world")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator(".run-status")).to_contain_text("Done")
+    expect(page.locator(".output")).to_contain_text("hello|big|world|")
+    screenshot(page, "untyped-plain-text")

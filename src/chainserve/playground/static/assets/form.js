@@ -335,11 +335,23 @@ function jsonControl(schema, root, ctx) {
       try {
         return JSON.parse(el.value);
       } catch (err) {
+        // A person types words, not JSON: where a string is allowed, take them as one.
+        if (acceptsString(schema)) return el.value;
         throw new FieldError(ctx.path, `not valid JSON (${err.message})`);
       }
     },
     set: (value) => (el.value = value === undefined ? "" : JSON.stringify(value, null, 2)),
   };
+}
+
+/** Whether a schema admits a string: untyped (any value), or a string among its types. */
+function acceptsString(schema) {
+  if (!schema || typeof schema !== "object") return true;
+  const types = [].concat(schema.type ?? []);
+  if (types.includes("string")) return true;
+  const variants = schema.anyOf ?? schema.oneOf;
+  if (variants) return variants.some((variant) => variant.type === "string");
+  return types.length === 0 && !schema.$ref && !schema.enum && !schema.const;
 }
 
 function jsonHint(schema, root) {
