@@ -27,6 +27,27 @@ export function append(el, children) {
   return el;
 }
 
+/** Calls ``render(latest)`` at most once per animation frame, however often
+ * ``update`` is called before it; ``cancel`` drops a render not yet done. */
+export function perFrame(render) {
+  let latest;
+  let pending = 0;
+  return {
+    update(value) {
+      latest = value;
+      if (pending) return;
+      pending = requestAnimationFrame(() => {
+        pending = 0;
+        render(latest);
+      });
+    },
+    cancel() {
+      if (pending) cancelAnimationFrame(pending);
+      pending = 0;
+    },
+  };
+}
+
 /** Replace all of an element's children. */
 export function replace(el, ...children) {
   el.replaceChildren();

@@ -4,7 +4,7 @@
 import { Api, loadHeaders } from "./api.js";
 import { ConfigPanel, decodeConfig, encodeConfig, hasConfig, shareLink } from "./config.js";
 import { chatShape, ChatView } from "./chat.js";
-import { h, pretty, replace, toast } from "./dom.js";
+import { h, perFrame, pretty, replace, toast } from "./dom.js";
 import { buildForm } from "./form.js";
 import { isMessage, run, RunState } from "./run.js";
 import { openSettings } from "./settings.js";
@@ -314,7 +314,7 @@ class OutputView {
       { class: "output" },
       h("p", { class: "muted placeholder" }, "Fill in the input and press Run."),
     );
-    this.scheduled = false;
+    this.frames = perFrame((state) => this.#render(state));
   }
 
   start() {
@@ -324,13 +324,7 @@ class OutputView {
   }
 
   update(state) {
-    this.state = state;
-    if (this.scheduled) return;
-    this.scheduled = true;
-    requestAnimationFrame(() => {
-      this.scheduled = false;
-      this.#render(this.state);
-    });
+    this.frames.update(state);
   }
 
   finish(state) {

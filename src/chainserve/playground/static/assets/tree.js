@@ -1,28 +1,24 @@
 // The intermediate steps: one collapsible entry per run, nested as the runs were.
 
-import { h, pretty, preview, replace } from "./dom.js";
+import { h, perFrame, pretty, preview, replace } from "./dom.js";
 
 export class StepsView {
   constructor() {
     this.el = h("div", { class: "steps" }, empty());
     this.opened = new Map(); // run id -> open, as the person left it
-    this.scheduled = false;
+    this.frames = perFrame((state) =>
+      replace(this.el, state.root ? this.#node(state.root, 0) : empty()),
+    );
   }
 
   /** Re-render at the next frame, however many events arrive before it. */
   update(state) {
-    this.state = state;
-    if (this.scheduled) return;
-    this.scheduled = true;
-    requestAnimationFrame(() => {
-      this.scheduled = false;
-      replace(this.el, this.state.root ? this.#node(this.state.root, 0) : empty());
-    });
+    this.frames.update(state);
   }
 
   reset() {
+    this.frames.cancel();
     this.opened.clear();
-    this.state = null;
     replace(this.el, empty());
   }
 
