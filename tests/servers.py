@@ -1,4 +1,4 @@
-"""Run an ASGI app on a real loopback socket for the duration of a test."""
+"""Reach an ASGI app in a test: in-process, or on a real loopback socket."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -35,3 +37,10 @@ def serve(app: object, *, timeout: float = 20.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+def asgi_client(app: Any, **transport: Any) -> httpx.AsyncClient:
+    """An in-process client for ``app``; keyword arguments go to ``httpx.ASGITransport``."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, **transport), base_url="http://test"
+    )

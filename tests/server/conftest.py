@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+import servers
 from apps import build_app
 from fastapi import FastAPI
 from langchain_core.runnables import RunnableConfig, RunnableLambda
@@ -52,8 +53,7 @@ def server_url(app: FastAPI) -> Iterator[str]:
 async def client(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client for the test app, in-process or over a real loopback socket."""
     if request.param == "asgi":
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with servers.asgi_client(app) as http:
             yield http
     else:
         url = request.getfixturevalue("server_url")
@@ -69,9 +69,4 @@ def asgi_client() -> Callable[..., httpx.AsyncClient]:
     ``httpx.ASGITransport`` (e.g. ``root_path``).
     """
 
-    def make(app: FastAPI, **transport: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, **transport), base_url="http://test"
-        )
-
-    return make
+    return servers.asgi_client

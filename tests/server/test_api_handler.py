@@ -5,9 +5,9 @@
 
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request, Response
 from langchain_core.runnables import RunnableConfig, RunnableLambda
+from servers import asgi_client
 from sse import parse_events
 
 from chainserve import APIHandler, CustomUserType, add_routes
@@ -26,14 +26,10 @@ def _user_docs(_: Any, config: RunnableConfig) -> str:
     return f"documents of {config['configurable']['user_id']}"
 
 
-def asgi(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-
-
 async def test_custom_user_type_arrives_as_a_model() -> None:
     app = FastAPI()
     add_routes(app, RunnableLambda(_describe), path="/foo")
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         ok = await client.post("/foo/invoke", json={"input": {"bar": "3"}})
         bad = await client.post("/foo/invoke", json={"input": {"bar": "x"}})
     assert ok.json()["output"] == "Foo:3"
@@ -53,7 +49,7 @@ async def test_api_handler_with_trusted_server_config() -> None:
     async def stream(request: Request) -> Response:
         return await handler.stream(request, server_config={"configurable": {"user_id": "bob"}})
 
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post(
             "/docs_of/invoke", json={"input": 1}, headers={"x-user": "ann"}
         )
@@ -87,7 +83,7 @@ async def test_feedback_routes_without_tracing(monkeypatch: Any) -> None:
     )
     add_routes(app, RunnableLambda(lambda x: x), path="/plain")
     run_id = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         feedback = await client.post(
             "/fb/feedback", json={"run_id": run_id, "key": "k", "score": 1}
         )
@@ -111,7 +107,7 @@ async def test_stream_log_name_allow_list() -> None:
     named = RunnableLambda(lambda x: x).with_config(run_name="allowed")
     add_routes(app, named, path="/yes", stream_log_name_allow_list=["allowed"])
     add_routes(app, RunnableLambda(lambda x: x), path="/no", stream_log_name_allow_list=["allowed"])
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         yes = await client.post("/yes/stream_log", json={"input": 1})
         no = await client.post("/no/stream_log", json={"input": 1})
         no_events = await client.post("/no/stream_events", json={"input": 1})

@@ -6,9 +6,9 @@ import json
 import uuid
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, HTTPException, Request
 from langchain_core.runnables import RunnableConfig, RunnableLambda
+from servers import asgi_client
 
 from chainserve import add_routes
 from chainserve.server.lzstring import compress_to_encoded_uri_component
@@ -18,12 +18,8 @@ def _echo(_: Any, config: RunnableConfig) -> dict[str, Any]:
     return {key: value for key, value in config.items() if key != "callbacks"}
 
 
-def asgi(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-
-
 async def echo(app: FastAPI, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post(path, json=body, **kwargs)
     assert response.status_code == 200, response.text
     return response.json()["output"]
@@ -63,7 +59,7 @@ async def test_allowed_keys_pass_and_merge_with_hash() -> None:
         "input": 1,
         "config": {"tags": ["body"], "metadata": {"b": 2, "__mine": 3}, "run_id": run_id},
     }
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post(f"/echo/c/{hashed}/invoke", json=body)
     output = response.json()["output"]
     assert output["tags"] == ["body", "from-hash"]
@@ -75,7 +71,7 @@ async def test_run_id_not_allowed_is_replaced() -> None:
     app = FastAPI()
     add_routes(app, RunnableLambda(_echo), path="/echo")
     run_id = str(uuid.uuid4())
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post(
             "/echo/invoke", json={"input": 1, "config": {"run_id": run_id}}
         )
@@ -86,7 +82,7 @@ async def test_shared_batch_config_run_id_names_first_run_only() -> None:
     app = FastAPI()
     add_routes(app, RunnableLambda(_echo), path="/echo", config_keys=["run_id"])
     run_id = str(uuid.uuid4())
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post(
             "/echo/batch", json={"inputs": [1, 2], "config": {"run_id": run_id}}
         )
@@ -131,7 +127,7 @@ async def test_modifier_http_exception_keeps_its_status() -> None:
 
     app = FastAPI()
     add_routes(app, RunnableLambda(_echo), path="/echo", per_req_config_modifier=deny)
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post("/echo/invoke", json={"input": 1})
         schema = await client.get("/echo/input_schema")
     assert response.status_code == 403
@@ -145,7 +141,7 @@ async def test_run_name_is_the_mount_path_under_a_router_prefix() -> None:
     add_routes(router, RunnableLambda(lambda x: x), path="/named")
     app = FastAPI()
     app.include_router(router)
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post("/api/named/stream_events", json={"input": 1})
     assert '"name":"/api/named"' in response.text
 
@@ -159,7 +155,7 @@ async def test_configurable_validated_against_the_runnable() -> None:
 
     app = FastAPI()
     add_routes(app, configurable_chain(), path="/c")
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         unknown = await client.post(
             "/c/invoke", json={"input": {"name": "x"}, "config": {"configurable": {"nope": 1}}}
         )
@@ -194,7 +190,7 @@ async def test_modifier_callbacks_survive_include_callback_events() -> None:
         include_callback_events=True,
         per_req_config_modifier=add_handler,
     )
-    async with asgi(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post("/cb/invoke", json={"input": 1})
     assert [e["type"] for e in response.json()["callback_events"]] == [
         "on_chain_start",
