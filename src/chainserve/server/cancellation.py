@@ -14,6 +14,10 @@ from chainserve.server.errors import RunTimeout, logger
 
 T = TypeVar("T")
 
+# Watching for a disconnect takes a task per request, as much as a small run costs.
+# Runs shorter than this are over before cancelling them would save anything.
+WATCH_AFTER = 0.1
+
 
 async def wait_for_disconnect(receive: Receive) -> None:
     """Return once the client has disconnected (the request body is already read)."""
@@ -29,23 +33,26 @@ async def run_until_disconnect(
     """Await ``coro``; cancel it if the client leaves or ``timeout`` seconds pass.
 
     Raises ``ClientDisconnect`` or ``RunTimeout`` after cancelling. The run is awaited
-    in the request's own task (one watcher task, no extra run task): that is cheaper
-    per request, and a cancellation reaches the run directly.
+    in the request's own task, which a cancellation reaches directly; the disconnect
+    watcher starts only once the run has lasted ``WATCH_AFTER`` seconds.
     """
     task = asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
     reason: list[BaseException] = []
+    watchers: list[asyncio.Future[None]] = []
 
     def stop(why: BaseException) -> None:
         if not reason:
             reason.append(why)
             task.cancel()
 
-    watcher = asyncio.ensure_future(_on_disconnect(receive, stop))
+    def watch() -> None:
+        watchers.append(asyncio.ensure_future(_on_disconnect(receive, stop)))
+
+    watch_later = loop.call_later(WATCH_AFTER, watch)
     timer = (
-        asyncio.get_running_loop().call_later(
-            timeout, stop, RunTimeout(f"The run took longer than {timeout} s")
-        )
+        loop.call_later(timeout, stop, RunTimeout(f"The run took longer than {timeout} s"))
         if timeout is not None
         else None
     )
@@ -57,7 +64,9 @@ async def run_until_disconnect(
         _uncancel(task)
         raise reason[0] from None
     finally:
-        watcher.cancel()
+        watch_later.cancel()
+        for watcher in watchers:
+            watcher.cancel()
         if timer is not None:
             timer.cancel()
     if reason:

@@ -104,10 +104,15 @@ class LangSmithFeedback:
         if not tracing_enabled():
             raise RequestError(400, _TRACING_OFF.format(what=what))
 
+    def issues_tokens(self) -> bool:
+        """Whether runs get presigned feedback tokens (configured, and tracing on)."""
+        return self._token_config is not None and tracing_enabled()
+
     async def tokens(self, run_id: UUID) -> list[dict[str, Any]]:
-        """Presigned feedback tokens for a run ([] unless configured and tracing)."""
-        if self._token_config is None or not tracing_enabled():
+        """Presigned feedback tokens for a run ([] unless ``issues_tokens()``)."""
+        if not self.issues_tokens():
             return []
+        assert self._token_config is not None
         key = self._token_config.key_configs[0]["key"]
         token = await asyncio.to_thread(self.client.create_presigned_feedback_token, run_id, key)
         return [

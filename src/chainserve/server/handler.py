@@ -154,7 +154,7 @@ class APIHandler:
         outputs, failed = await self._run(request, lambda: self.runnable.abatch(values, configs))
         if failed is not None:
             return failed
-        responses = await asyncio.gather(*(self._run_metadata(config) for config in configs))
+        responses = await self._batch_metadata(configs)
         metadata = {"responses": responses, "run_ids": [r["run_id"] for r in responses]}
         events = [r.events for r in recorders if r] if self.include_callback_events else None
         return self._envelope(request, outputs, metadata, events)
@@ -358,6 +358,12 @@ class APIHandler:
     async def _run_metadata(self, config: RunnableConfig) -> dict[str, Any]:
         run_id = config["run_id"]
         return {"run_id": str(run_id), "feedback_tokens": await self.feedback.tokens(run_id)}  # type: ignore[arg-type]
+
+    async def _batch_metadata(self, configs: list[RunnableConfig]) -> list[dict[str, Any]]:
+        metadata = [self._run_metadata(config) for config in configs]
+        if self.feedback.issues_tokens():  # one LangSmith call per run: make them together
+            return list(await asyncio.gather(*metadata))
+        return [await item for item in metadata]  # no task per run when nothing waits
 
     def _envelope(
         self, request: Request, output: Any, metadata: dict[str, Any], events: Any

@@ -15,7 +15,7 @@ from langchain_core.load.serializable import Serializable
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, RootModel, ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from chainserve._protocol import LOG_FILTERS
 from chainserve.schema import CustomUserType
@@ -35,30 +35,45 @@ async def read_body(request: Request, limits: Limits) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_size:
         raise _too_large(max_size)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_size:
-                raise _too_large(max_size)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise RequestError(400, "Client disconnected while sending the body") from None
-    raw = b"".join(chunks)
-    # Starlette's cache of the body, so a per-request modifier can read it again.
-    request._body = raw
+    raw = await _read(request, max_size)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise invalid("json_invalid", ("body",), f"Invalid JSON body: {exc}") from None
     if not isinstance(body, dict):
         raise invalid("model_type", ("body",), "The body must be a JSON object")
-    if _depth_exceeds(body, limits.max_json_depth):
+    # Each level opens a bracket: with few of them, no need to walk the value.
+    brackets = raw.count(b"[") + raw.count(b"{")
+    if brackets > limits.max_json_depth and _depth_exceeds(body, limits.max_json_depth):
         raise invalid(
             "json_invalid", ("body",), f"JSON nested deeper than {limits.max_json_depth} levels"
         )
     return body
+
+
+async def _read(request: Request, max_size: int) -> bytes:
+    """The body, up to ``max_size`` bytes; kept as Starlette's cache of it
+    (``request._body``), so a per-request modifier can read it again."""
+    cached: bytes | None = getattr(request, "_body", None)
+    if cached is not None:
+        if len(cached) > max_size:
+            raise _too_large(max_size)
+        return cached
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(400, "Client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_size:
+            raise _too_large(max_size)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    request._body = raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return raw
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
@@ -111,10 +126,14 @@ class InputValidator:
         self._runnable = runnable
         self._static = not runnable.config_specs
         self._schema = runnable.get_input_schema()
+        # An input typed Any is taken as sent: validating it would only copy it.
+        self._any = self._static and _root_type(self._schema) is Any
         self._cache: OrderedDict[bytes, Any] = OrderedDict()
         self._cache_size = cache_size
 
     def validate(self, value: Any, config: RunnableConfig, loc: Loc) -> Any:
+        if self._any:
+            return value
         schema = self.schema(config)
         try:
             return unpack(schema.model_validate(value))
@@ -139,6 +158,13 @@ class InputValidator:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return schema
+
+
+def _root_type(schema: Any) -> Any:
+    """The type a RootModel wraps (None for other models)."""
+    if isinstance(schema, type) and issubclass(schema, RootModel):
+        return schema.model_fields["root"].annotation
+    return None
 
 
 def unpack(value: Any) -> Any:
