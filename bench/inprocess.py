@@ -26,6 +26,7 @@ ROUTES = {
     "invoke": ("/identity/invoke", b'{"input": {"a": 1}}'),
     "batch": ("/identity/batch", b'{"inputs": [' + b",".join([b'{"a": 1}'] * 100) + b"]}"),
     "stream": ("/chunks/stream", b'{"input": {"a": 1}}'),
+    "sleep": ("/sleep/invoke", b'{"input": {"a": 1}}'),
 }
 
 
@@ -76,36 +77,41 @@ def asgi_call(app: Any, path: str, body: bytes) -> Call:
     return call
 
 
-async def per_request_us(call: Call, count: int) -> float:
-    for _ in range(count // 10):
-        await call()
+async def per_request_us(call: Call, count: int, concurrency: int = 1) -> float:
+    """Wall time per request with ``concurrency`` callers; on one event loop, that is
+    the CPU time a request costs (runs that sleep excepted)."""
+
+    async def caller(n: int) -> None:
+        for _ in range(n):
+            await call()
+
+    await asyncio.gather(*(caller(count // 10 // concurrency + 1) for _ in range(concurrency)))
     start = time.perf_counter()
-    for _ in range(count):
-        await call()
+    await asyncio.gather(*(caller(count // concurrency) for _ in range(concurrency)))
     return (time.perf_counter() - start) / count * 1e6
 
 
-async def measure(routes: list[str], count: int, repeats: int) -> None:
+async def measure(routes: list[str], count: int, repeats: int, concurrency: int) -> None:
     apps = {name: factory() for name, factory in APPS.items()}
     for route in routes:
         path, body = ROUTES[route]
-        n = count // 20 if route != "invoke" else count
+        n = count if route in ("invoke", "sleep") else count // 20
         results: dict[str, list[float]] = {name: [] for name in apps}
         for _ in range(repeats):
             for name, app in apps.items():
-                results[name].append(await per_request_us(asgi_call(app, path, body), n))
+                call = asgi_call(app, path, body)
+                results[name].append(await per_request_us(call, n, concurrency))
         best = {name: min(values) for name, values in results.items()}
         cells = ", ".join(f"{name} {us:.1f} µs" for name, us in best.items())
-        print(f"{route}: {cells}; chainserve/bare {best['bare'] / best['chainserve']:.2f}×")
+        print(f"{route}: {cells}; chainserve/bare {best['bare'] / best['chainserve']:.2f}x")
 
 
-def profile(server: str, route: str, count: int) -> None:
+def profile(server: str, route: str, count: int, concurrency: int) -> None:
     path, body = ROUTES[route]
     call = asgi_call(APPS[server](), path, body)
 
     async def run() -> None:
-        for _ in range(count):
-            await call()
+        await per_request_us(call, count, concurrency)
 
     uvloop.run(run())
     profiler = cProfile.Profile()
@@ -120,13 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--routes", nargs="+", choices=sorted(ROUTES), default=list(ROUTES))
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--profile", choices=sorted(APPS))
     args = parser.parse_args(argv)
     if args.profile:
         for route in args.routes:
-            profile(args.profile, route, args.count)
+            profile(args.profile, route, args.count, args.concurrency)
         return
-    uvloop.run(measure(args.routes, args.count, args.repeats))
+    uvloop.run(measure(args.routes, args.count, args.repeats, args.concurrency))
 
 
 if __name__ == "__main__":

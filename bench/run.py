@@ -100,7 +100,8 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> None:
         cmd = [*_taskset(self.cpus), sys.executable, *self.command()]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
+        quiet = subprocess.DEVNULL  # LangServe prints a banner at startup
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=quiet, stderr=quiet)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

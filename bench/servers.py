@@ -215,7 +215,7 @@ def _serve(app: Any, sock: socket.socket, graceful: float | None) -> None:
         app,
         loop="uvloop",
         http="httptools",
-        lifespan="off",
+        lifespan="on",  # as uvicorn runs apps by default ("auto")
         access_log=False,
         log_level="warning",
         backlog=2048,

@@ -25,6 +25,7 @@ from chainserve.server.feedback import (
     TokenFeedbackRequest,
 )
 from chainserve.server.handler import APIHandler
+from chainserve.server.heap import freeze_after_startup
 from chainserve.server.limits import Limits
 from chainserve.server.openapi import run_docs, schema_docs
 
@@ -82,6 +83,9 @@ def add_routes(
     routes; ``[]`` leaves the page public while the API stays protected (the page holds
     no data, and sends the headers a person enters in its Settings with every call).
 
+    Once the app's startup (its lifespan) has run, the objects then alive are frozen
+    out of the garbage collector's walks (``gc.freeze()``, see ``server/heap.py``).
+
     Returns the ``APIHandler`` behind the routes.
     """
     path = check_path(path)
@@ -114,6 +118,7 @@ def add_routes(
         api_dependencies if playground_dependencies is None else list(playground_dependencies)
     )
     _Mount(app, handler, path, api_dependencies, page_dependencies).add(enabled)
+    freeze_after_startup(app.router if isinstance(app, FastAPI) else app)
     return handler
 
 

@@ -3,8 +3,7 @@
 A run's frames are produced by a task into a bounded queue. The response waits for
 the first frame before sending any header, so a run that fails before producing
 anything gets a real HTTP error status rather than a 200 with an error event. Frames
-already waiting are written together, in one write, and a client that disconnects
-cancels the run.
+that come fast are written together, and a client that disconnects cancels the run.
 """
 
 from __future__ import annotations
@@ -63,6 +62,9 @@ async def hold_until_output(frames: AsyncIterator[tuple[bytes, bool]]) -> AsyncI
         yield b"".join(held)
 
 
+COALESCE_WINDOW = 0.002  # seconds: the longest a frame waits for others to join it
+
+
 class _Done:
     """Queue marker: the frames are over (``error`` is set if the run failed)."""
 
@@ -77,6 +79,12 @@ class FrameQueue:
     with a ``RunTimeout``. ``on_done`` is called once the run is over, however it ends.
     A deque with two waiter futures stands in for ``asyncio.Queue``: this sits on the
     path of every chunk.
+
+    Writes are coalesced like Nagle's algorithm, in time: a frame that comes more than
+    ``window`` seconds after the last write (an LLM's next token) is written at once;
+    frames that come sooner are gathered until that window has passed, so a fast run
+    costs one write per window instead of one per chunk, and no frame waits longer
+    than the window.
     """
 
     def __init__(
@@ -86,13 +94,16 @@ class FrameQueue:
         timeout: float | None = None,
         on_done: Callable[[], None] | None = None,
         maxsize: int = 64,
+        window: float = COALESCE_WINDOW,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._frames: deque[bytes | _Done] = deque()
         self._maxsize = maxsize
+        self._window = window
         self._reader: asyncio.Future[None] | None = None
         self._producer: asyncio.Future[None] | None = None
-        self._written = False
+        self._last_write: float | None = None
+        self._filling = False
         self._task = asyncio.ensure_future(self._pump(frames))
         if on_done is not None:
             self._task.add_done_callback(lambda _: on_done())
@@ -120,7 +131,8 @@ class FrameQueue:
 
     def _append(self, item: bytes | _Done) -> None:
         self._frames.append(item)
-        _wake(self._reader)
+        if not self._filling or isinstance(item, _Done) or len(self._frames) >= self._maxsize:
+            _wake(self._reader)
 
     async def _wait_for_frame(self) -> None:
         while not self._frames:
@@ -150,29 +162,37 @@ class FrameQueue:
         return head if isinstance(head, _Done) else None
 
     async def next_batch(self) -> tuple[bytes, bool]:
-        """Every frame available now (waiting for at least one), and whether done.
-
-        After the first write, a few turns of the event loop let frames already on
-        their way join the batch: one write for many small chunks, at no cost to the
-        time to first chunk.
-        """
+        """Every frame available now (waiting for at least one), and whether done."""
         await self._wait_for_frame()
-        if self._written:
-            for _ in range(_COALESCE_TURNS):
-                if isinstance(self._frames[-1], _Done):
-                    break
-                await asyncio.sleep(0)
-        self._written = True
+        last = self._last_write
+        if last is not None and self._loop.time() - last < self._window:
+            await self._fill(last + self._window)
         parts: list[bytes] = []
+        done = False
         while self._frames:
             item = self._frames.popleft()
             if isinstance(item, _Done):
                 if item.error is not None:
                     parts.append(_error_frame(item.error))
-                return b"".join(parts), True
+                done = True
+                break
             parts.append(item)
         _wake(self._producer)
-        return b"".join(parts), False
+        self._last_write = self._loop.time()
+        return b"".join(parts), done
+
+    async def _fill(self, until: float) -> None:
+        """Let frames gather until ``until``, the run ends, or the queue is full."""
+        if isinstance(self._frames[-1], _Done) or len(self._frames) >= self._maxsize:
+            return
+        self._filling = True
+        self._reader = self._loop.create_future()
+        timer = self._loop.call_at(until, _wake, self._reader)
+        try:
+            await self._reader
+        finally:
+            timer.cancel()
+            self._filling = False
 
     async def close(self) -> None:
         """Cancel the run if it is still going."""
@@ -193,9 +213,6 @@ class FrameQueue:
             return
         await cancel_and_wait(self._task)
         self._append(_Done(RunTimeout(f"The run took longer than {timeout} s")))
-
-
-_COALESCE_TURNS = 3
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
