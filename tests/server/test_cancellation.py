@@ -17,6 +17,7 @@ from langchain_core.runnables import RunnableLambda
 from servers import serve
 
 from chainserve import add_routes
+from chainserve.server.cancellation import TICK, WATCH_AFTER, _runs_of, run_until_disconnect
 
 WAIT = 15.0  # an upper bound for the server to notice, not a speed target
 
@@ -128,3 +129,36 @@ def test_server_keeps_serving_after_disconnects(url: str) -> None:
     assert probe.cancelled.wait(WAIT)
     response = httpx.post(f"{url}/echo/invoke", json={"input": "still here"}, timeout=WAIT)
     assert response.json()["output"] == "still here"
+
+
+async def _never_disconnects() -> dict[str, Any]:
+    await asyncio.sleep(3600)
+    return {"type": "http.disconnect"}
+
+
+async def test_short_runs_get_no_watcher_and_the_tick_stops_when_idle() -> None:
+    before = len(asyncio.all_tasks())
+    inside: list[int] = []
+
+    async def run() -> str:
+        await asyncio.sleep(0)
+        inside.append(len(asyncio.all_tasks()))
+        return "done"
+
+    assert await run_until_disconnect(_never_disconnects, run()) == "done"
+    assert inside == [before]  # no watcher task for a run this short
+    runs = _runs_of(asyncio.get_running_loop())
+    await asyncio.sleep(TICK * 2)
+    assert runs._timer is None
+
+
+async def test_a_long_run_gets_a_watcher_once_past_watch_after() -> None:
+    counts: list[int] = []
+
+    async def run() -> None:
+        counts.append(len(asyncio.all_tasks()))
+        await asyncio.sleep(WATCH_AFTER + TICK * 2)
+        counts.append(len(asyncio.all_tasks()))
+
+    await run_until_disconnect(_never_disconnects, run())
+    assert counts[1] == counts[0] + 1

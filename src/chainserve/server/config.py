@@ -22,6 +22,7 @@ from starlette.requests import Request
 from chainserve._version import __version__
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
 from chainserve.server.lzstring import decompress_from_encoded_uri_component
+from chainserve.server.requests import header
 
 PerRequestConfigModifier = Callable[
     [dict[str, Any], Request], "dict[str, Any] | Awaitable[dict[str, Any]]"
@@ -52,11 +53,6 @@ def check_config_keys(config_keys: Sequence[str]) -> tuple[str, ...]:
     if "run_name" in keys:
         raise ValueError("config_keys cannot contain 'run_name': the server sets the run name")
     return keys
-
-
-def config_key(config: Any) -> bytes:
-    """A cache key for a config value (sorted JSON; odd objects by their ``str``)."""
-    return orjson.dumps(config, option=orjson.OPT_SORT_KEYS, default=str)
 
 
 def decode_config_hash(config_hash: str) -> dict[str, Any]:
@@ -148,7 +144,7 @@ class ConfigResolver:
     def defaults(self, config: dict[str, Any], request: Request, endpoint: str) -> RunnableConfig:
         """The fields the server always sets: run name, run id, tracing metadata."""
         metadata = dict(config.get("metadata") or {})
-        metadata["__useragent"] = request.headers.get("user-agent")
+        metadata["__useragent"] = header(request, b"user-agent")
         metadata["__chainserve_version"] = __version__
         metadata["__langserve_endpoint"] = endpoint
         final: dict[str, Any] = {**config, "metadata": metadata}

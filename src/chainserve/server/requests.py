@@ -20,9 +20,9 @@ from starlette.requests import Request
 from chainserve._protocol import LOG_FILTERS
 from chainserve.schema import CustomUserType
 from chainserve.serialization import decode_well_known
-from chainserve.server.config import config_key
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
 from chainserve.server.limits import Limits
+from chainserve.server.schemas import config_key
 
 
 async def read_body(request: Request, limits: Limits) -> dict[str, Any]:
@@ -32,7 +32,7 @@ async def read_body(request: Request, limits: Limits) -> dict[str, Any]:
     254-level encoder) from overflowing on an input that the parser accepted.
     """
     max_size = limits.max_body_size
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared and declared.isdigit() and int(declared) > max_size:
         raise _too_large(max_size)
     raw = await _read(request, max_size)
@@ -74,6 +74,16 @@ async def _read(request: Request, max_size: int) -> bytes:
             break
     request._body = raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     return raw
+
+
+def header(request: Request, name: bytes) -> str | None:
+    """A request header by its lowercase name (as ASGI servers give them), without
+    building Starlette's ``Headers``: this runs on every request."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:

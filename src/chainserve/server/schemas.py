@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+import orjson
 from langchain_core.runnables import Runnable, RunnableConfig
 
-from chainserve.server.config import config_key
 from chainserve.server.errors import logger
 
 Schema = dict[str, Any]
 _CACHE_SIZE = 128
+
+
+def config_key(config: Any) -> bytes:
+    """A cache key for a config value (sorted JSON; odd objects by their ``str``)."""
+    return orjson.dumps(config, option=orjson.OPT_SORT_KEYS, default=str)
 
 
 def json_schema(build: Callable[[], Any], what: str) -> Schema:
