@@ -86,13 +86,15 @@ class Server:
     port: int = field(default_factory=_free_port)
     proc: subprocess.Popen[bytes] | None = None
     cli: bool = False  # started by `chainserve serve` rather than bench.servers
+    freeze: bool = False  # bench.servers --freeze
 
     def command(self) -> list[str]:
         port, workers = ["--port", str(self.port)], ["--workers", str(self.workers)]
         if self.cli:
             target = "bench.chainserve_app:app"
             return ["-m", "chainserve", "serve", target, *port, *workers, "--log-level", "warning"]
-        return ["-m", "bench.servers", "--server", self.name, *port, *workers]
+        freeze = ["--freeze"] if self.freeze else []
+        return ["-m", "bench.servers", "--server", self.name, *port, *workers, *freeze]
 
     @property
     def url(self) -> str:
@@ -301,7 +303,7 @@ def _ttfc(server: Server, duration: float) -> Metrics:
 def _memory(server: Server, duration: float) -> Metrics:
     """RSS of a fresh server of the same kind (the long-running one's heap has been
     grown by the other scenarios), warmed up by a few streams, then with open streams."""
-    fresh = Server(server.name, cpus=server.cpus)
+    fresh = Server(server.name, cpus=server.cpus, freeze=server.freeze)
     with running([fresh]):
         client(
             "throughput",
@@ -538,6 +540,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="1 repeat of 1.5 s: a smoke run")
     parser.add_argument("--only", nargs="*", help="scenario names to run")
     parser.add_argument("--no-workers", action="store_true", help="skip the 2-worker scenario")
+    parser.add_argument(
+        "--freeze-bare",
+        action="store_true",
+        help="freeze the bare and LangServe servers' heaps after startup too (gc.freeze, "
+        "as chainserve does), to see what the rest of chainserve's lead is made of",
+    )
     parser.add_argument("--output", type=Path, help="also write the tables to this file")
     parser.add_argument("--json", type=Path, help="write every raw figure to this file")
     args = parser.parse_args(argv)
@@ -548,7 +556,7 @@ def main(argv: list[str] | None = None) -> None:
     scenarios = [s for s in SCENARIOS if not args.only or s.name in args.only]
     do_workers = not args.no_workers and (not args.only or "workers" in args.only)
 
-    servers = {name: Server(name) for name in SERVERS}
+    servers = {name: Server(name, freeze=args.freeze_bare) for name in SERVERS}
     extra = [Server("chainserve", workers=2, cpus=None, cli=True)] if do_workers else []
     results: Results = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     workers: dict[str, list[Metrics]] = defaultdict(list)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -248,8 +249,17 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds open responses may take to finish after SIGTERM (uvicorn's "
         "timeout_graceful_shutdown); default: wait for them",
     )
+    parser.add_argument(
+        "--freeze",
+        action="store_true",
+        help="collect and freeze the heap once the app is built, as chainserve does after "
+        "startup (for comparison; chainserve's own server does it either way)",
+    )
     args = parser.parse_args(argv)
     app = APPS[args.server]()
+    if args.freeze:
+        gc.collect()
+        gc.freeze()
     sock = tcp_socket(args.host, args.port)
     if args.workers == 1:
         _serve(app, sock, args.graceful_timeout)

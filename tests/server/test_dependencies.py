@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chainserve import add_routes
 from chainserve.playground.route import asset_version
 from chainserve.server.lzstring import compress_to_encoded_uri_component
-from chainserve.server.routes import DirectRoute
+from chainserve.server.route import DirectRoute
 
 HASH = compress_to_encoded_uri_component(json.dumps({"configurable": {}}))
 BODY = {"input": {"topic": "cats"}}

@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 
 from chainserve._version import __version__
 from chainserve.server.config import decode_config_hash
+from chainserve.server.route import add_route
 
 if TYPE_CHECKING:
     from chainserve.server.handler import APIHandler
@@ -77,12 +78,12 @@ def mount_playground(
         "dependencies": list(dependencies),
         "include_in_schema": False,
     }
-    app.add_api_route(f"{path}/playground", _add_slash, name=f"{path} playground", **options)
-    app.add_api_route(f"{path}/playground/{{file_path:path}}", page, **options)
+    add_route(app, f"{path}/playground", _add_slash, name=f"{path} playground", **options)
+    add_route(app, f"{path}/playground/{{file_path:path}}", page, **options)
     if hashes:
-        app.add_api_route(f"{path}/c/{{config_hash}}/playground", _add_slash, **options)
-        app.add_api_route(
-            f"{path}/c/{{config_hash}}/playground/{{file_path:path}}", hashed_page, **options
+        add_route(app, f"{path}/c/{{config_hash}}/playground", _add_slash, **options)
+        add_route(
+            app, f"{path}/c/{{config_hash}}/playground/{{file_path:path}}", hashed_page, **options
         )
 
 

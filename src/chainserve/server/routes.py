@@ -9,9 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.params import Depends
-from fastapi.routing import APIRoute
 from langchain_core.runnables import Runnable
-from starlette.types import Receive, Scope, Send
 
 from chainserve.playground import mount_playground
 from chainserve.serialization import Serializer
@@ -28,6 +26,7 @@ from chainserve.server.handler import APIHandler
 from chainserve.server.heap import freeze_after_startup
 from chainserve.server.limits import Limits
 from chainserve.server.openapi import run_docs, schema_docs
+from chainserve.server.route import add_route
 
 EndpointName = Literal[
     "invoke",
@@ -157,34 +156,6 @@ def check_collision(app: FastAPI | APIRouter, full_path: str) -> None:
         raise ValueError(f"A runnable is already served at path {full_path or '/'!r}")
 
 
-class DirectRoute(APIRoute):
-    """An ``APIRoute`` whose endpoint, when the route has no dependencies, is called
-    straight from the ASGI scope: FastAPI's per-request dependency machinery (request
-    and exit stacks, dependency solving) is a sixth of an invoke's time on the server.
-
-    Only for endpoints taking ``request`` plus path parameters and returning a Response.
-    A route with dependencies (its own or its router's), or a body size limit, keeps
-    FastAPI's handling; so does one served through ``include_router``, for which
-    FastAPI builds a separate app with the including router's dependencies.
-    """
-
-    def __init__(self, path: str, endpoint: Callable[..., Awaitable[Response]], **kwargs: Any):
-        super().__init__(path, endpoint, **kwargs)
-        body_limit = getattr(self, "max_body_size", None)  # FastAPI >= 0.135
-        if not self.dependant.dependencies and body_limit is None:
-            self.app = _direct_app(endpoint)
-
-
-def _direct_app(endpoint: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[None]]:
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        # Exceptions go on to the app's ExceptionMiddleware, which applies the same
-        # handlers FastAPI's route wrapper would.
-        response = await endpoint(Request(scope, receive, send), **scope["path_params"])
-        await response(scope, receive, send)
-
-    return app
-
-
 class _Mount:
     """Registers one handler's routes."""
 
@@ -254,13 +225,11 @@ class _Mount:
 
             route_path = f"{self.path}/{name}"
             tags = [self.tag]
-        router = self.app.router if isinstance(self.app, FastAPI) else self.app
-        # A router's own route_class (a user's logging route, say) is kept.
-        direct = router.route_class is APIRoute
-        router.add_api_route(
+        add_route(
+            self.app,
             route_path,
             endpoint,
-            route_class_override=DirectRoute if direct else None,
+            direct=True,
             methods=methods,
             name=f"{self.path} {name}" + (" with config" if with_hash else ""),
             tags=tags,
@@ -310,7 +279,8 @@ class _Mount:
                 }
             },
         }
-        self.app.add_api_route(
+        add_route(
+            self.app,
             f"{self.path}/{name}",
             endpoint,
             methods=methods,
