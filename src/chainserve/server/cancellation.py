@@ -61,7 +61,7 @@ async def run_until_disconnect(
 class _Run:
     """A run in flight: its task, its client, and why it was stopped, if it was."""
 
-    __slots__ = ("deadline", "reason", "receive", "started", "task", "timeout", "watcher")
+    __slots__ = ("reason", "receive", "started", "task", "timeout", "watcher")
 
     def __init__(self, receive: Receive, timeout: float | None) -> None:
         task = asyncio.current_task()
