@@ -63,6 +63,25 @@ def test_startup_freezes_the_heap_after_the_apps_own_startup(case: str, path: st
     assert done.stdout.startswith("ok")
 
 
+def test_an_app_without_a_lifespan_of_its_own_is_frozen_too() -> None:
+    code = """
+import gc
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from langchain_core.runnables import RunnableLambda
+from chainserve import add_routes
+
+app = FastAPI()
+add_routes(app, RunnableLambda(lambda x: x), path="/a")
+with TestClient(app) as client:
+    assert client.post("/a/invoke", json={"input": 1}).json()["output"] == 1
+    print("frozen", gc.get_freeze_count())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[1]) > 10_000
+
+
 def test_the_lifespan_is_wrapped_once() -> None:
     from fastapi import FastAPI
     from langchain_core.runnables import RunnableLambda
