@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 import json
 import socket
 import threading
@@ -17,7 +19,13 @@ from langchain_core.runnables import RunnableLambda
 from servers import serve
 
 from chainserve import add_routes
-from chainserve.server.cancellation import TICK, WATCH_AFTER, _runs_of, run_until_disconnect
+from chainserve.server.cancellation import (
+    TICK,
+    WATCH_AFTER,
+    _loops,
+    _runs_of,
+    run_until_disconnect,
+)
 
 WAIT = 15.0  # an upper bound for the server to notice, not a speed target
 
@@ -149,7 +157,7 @@ async def test_short_runs_get_no_watcher_and_the_tick_stops_when_idle() -> None:
     assert inside == [before]  # no watcher task for a run this short
     runs = _runs_of(asyncio.get_running_loop())
     await asyncio.sleep(TICK * 2)
-    assert runs._timer is None
+    assert not runs._armed
 
 
 async def test_a_long_run_gets_a_watcher_once_past_watch_after() -> None:
@@ -162,3 +170,38 @@ async def test_a_long_run_gets_a_watcher_once_past_watch_after() -> None:
 
     await run_until_disconnect(_never_disconnects, run())
     assert counts[1] == counts[0] + 1
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+
+
+async def test_watchers_run_in_their_own_requests_context() -> None:
+    seen: dict[str, str] = {}
+
+    async def request(name: str) -> None:
+        REQUEST_ID.set(name)
+
+        async def receive() -> dict[str, Any]:
+            seen[name] = REQUEST_ID.get("none")
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        await run_until_disconnect(receive, asyncio.sleep(WATCH_AFTER + TICK * 2))
+
+    await asyncio.gather(request("a"), request("b"))
+    assert seen == {"a": "a", "b": "b"}
+
+
+def test_closed_event_loops_are_not_kept() -> None:
+    async def one_run() -> None:
+        await run_until_disconnect(_never_disconnects, asyncio.sleep(0))
+
+    gc.collect()
+    before = len(_loops)
+    for _ in range(5):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(one_run())
+        loop.close()
+    del loop
+    gc.collect()
+    assert len(_loops) == before

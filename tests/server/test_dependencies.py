@@ -7,6 +7,7 @@ whether it comes from add_routes, the app, a router or ``include_router``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -268,3 +269,15 @@ async def test_fastapis_body_limits_are_kept(build: Callable[[], FastAPI]) -> No
         big = {"input": {"topic": "x" * 100}}
         assert (await client.post("/joke/invoke", json=big)).status_code == 413
         assert (await client.post("/joke/invoke", json=BODY)).status_code == 200
+
+
+async def test_a_body_consumed_by_a_dependency_is_a_server_error_not_a_hang() -> None:
+    async def drain(request: Request) -> None:
+        async for _ in request.stream():
+            pass
+
+    app = FastAPI()
+    add_routes(app, joke_chain(), path="/joke", dependencies=[Depends(drain)])
+    async with asgi_client(app, raise_app_exceptions=False) as client:
+        response = await asyncio.wait_for(client.post("/joke/invoke", json=BODY), 10)
+        assert response.status_code == 500

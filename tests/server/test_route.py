@@ -84,3 +84,18 @@ async def test_every_runnable_is_reached_through_prefixes() -> None:
             assert response.status_code == 200
             response = await client.get(f"{base}/playground/")
             assert response.status_code == 200
+
+
+async def test_a_mount_with_its_own_path_parameters() -> None:
+    sub = FastAPI()
+    add_routes(sub, joke_chain(), path="/chain")
+    app = FastAPI()
+    app.mount("/t/{tenant}", sub)
+    async with asgi_client(app) as client:
+        response = await client.post("/t/acme/chain/invoke", json={"input": {"topic": "x"}})
+        assert response.status_code == 200
+        response = await client.post(
+            f"/t/acme/chain/c/{HASH}/invoke", json={"input": {"topic": "x"}}
+        )
+        assert response.status_code == 200
+        assert (await client.get("/t/acme/chain/input_schema")).status_code == 200

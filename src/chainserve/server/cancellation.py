@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -41,9 +42,10 @@ async def run_until_disconnect(
     watched for once the run has lasted ``WATCH_AFTER`` seconds, and both that and the
     timeout are checked every ``TICK`` seconds.
     """
+    loop = asyncio.get_running_loop()
     run = _Run(receive, timeout)
-    runs = _runs_of(asyncio.get_running_loop())
-    runs.add(run)
+    runs = _runs_of(loop)
+    runs.add(run, loop)
     try:
         result = await coro
     except asyncio.CancelledError:
@@ -61,13 +63,16 @@ async def run_until_disconnect(
 class _Run:
     """A run in flight: its task, its client, and why it was stopped, if it was."""
 
-    __slots__ = ("reason", "receive", "started", "task", "timeout", "watcher")
+    __slots__ = ("context", "reason", "receive", "started", "task", "timeout", "watcher")
 
     def __init__(self, receive: Receive, timeout: float | None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
         self.receive = receive
+        # The watcher calls receive() as the request would: in the request's context
+        # (tracing middleware wrapping receive looks there for its span).
+        self.context = contextvars.copy_context()
         self.timeout = timeout
         self.started = task.get_loop().time()
         self.reason: BaseException | None = None
@@ -77,7 +82,8 @@ class _Run:
         if self.timeout is not None and now - self.started >= self.timeout:
             self.stop(RunTimeout(f"The run took longer than {self.timeout} s"))
         elif self.watcher is None and now - self.started >= WATCH_AFTER:
-            self.watcher = asyncio.ensure_future(_on_disconnect(self.receive, self.stop))
+            watch = _on_disconnect(self.receive, self.stop)
+            self.watcher = self.context.run(asyncio.ensure_future, watch)
 
     def stop(self, why: BaseException) -> None:
         if self.reason is None:
@@ -96,27 +102,39 @@ class _Run:
 
 
 class _Runs:
-    """The runs in flight on one event loop, checked by one timer while there are any."""
+    """The runs in flight on one event loop, checked by one timer while there are any.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    It keeps no reference to its loop (it is the value of a weak-keyed mapping), and
+    its timer runs in an empty context, so no request's context outlives the request.
+    """
+
+    def __init__(self) -> None:
         self._runs: set[_Run] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._armed = False
 
-    def add(self, run: _Run) -> None:
+    def add(self, run: _Run, loop: asyncio.AbstractEventLoop) -> None:
         self._runs.add(run)
-        if self._timer is None:
-            self._timer = self._loop.call_later(TICK, self._tick)
+        if not self._armed:
+            self._arm(loop)
 
     def discard(self, run: _Run) -> None:
         self._runs.discard(run)
         run.end()
 
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_later(TICK, self._tick, context=contextvars.Context())
+        self._armed = True
+
     def _tick(self) -> None:
-        now = self._loop.time()
-        for run in list(self._runs):
-            run.check(now)
-        self._timer = self._loop.call_later(TICK, self._tick) if self._runs else None
+        loop = asyncio.get_running_loop()
+        self._armed = False
+        try:
+            now = loop.time()
+            for run in list(self._runs):
+                run.check(now)
+        finally:
+            if self._runs:
+                self._arm(loop)
 
 
 _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Runs] = weakref.WeakKeyDictionary()
@@ -125,7 +143,7 @@ _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Runs] = weakref.We
 def _runs_of(loop: asyncio.AbstractEventLoop) -> _Runs:
     runs = _loops.get(loop)
     if runs is None:
-        runs = _loops[loop] = _Runs(loop)
+        runs = _loops[loop] = _Runs()
     return runs
 
 

@@ -59,6 +59,8 @@ async def _read(request: Request, max_size: int) -> bytes:
         if len(cached) > max_size:
             raise _too_large(max_size)
         return cached
+    if getattr(request, "_stream_consumed", False):
+        raise RuntimeError("The request body was consumed before the handler could read it")
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -51,14 +51,20 @@ class DirectRoute(QuickMatchRoute):
         super().__init__(path, endpoint, **kwargs)
         body_limit = getattr(self, "max_body_size", None)  # FastAPI >= 0.135
         if not self.dependant.dependencies and body_limit is None:
-            self.app = _direct_app(endpoint)
+            names = tuple(param.name for param in self.dependant.path_params)
+            self.app = _direct_app(endpoint, names)
 
 
-def _direct_app(endpoint: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[None]]:
+def _direct_app(
+    endpoint: Callable[..., Awaitable[Response]], names: tuple[str, ...]
+) -> Callable[..., Awaitable[None]]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # Only the endpoint's own parameters: a Mount or Host above may add others.
+        params = scope["path_params"]
+        kwargs = {name: params[name] for name in names}
         # Exceptions go on to the app's ExceptionMiddleware, which applies the same
         # handlers FastAPI's route wrapper would.
-        response = await endpoint(Request(scope, receive, send), **scope["path_params"])
+        response = await endpoint(Request(scope, receive, send), **kwargs)
         await response(scope, receive, send)
 
     return app
