@@ -9,7 +9,9 @@ On the benchmark's invoke at concurrency 64 it took chainserve from ~3,600 to ~5
 requests per second.
 
 An app that must have its startup objects collected later can call ``gc.unfreeze()``
-at the end of its own startup.
+at the end of its own startup. Where the lifespan does not run (a sub-app under
+``app.mount``, uvicorn's ``--lifespan off``), nothing is frozen; call
+``freeze_startup_heap()`` once the app is built to get the same.
 """
 
 from __future__ import annotations
