@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import multiprocessing
 import os
@@ -258,8 +257,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     app = APPS[args.server]()
     if args.freeze:
-        gc.collect()
-        gc.freeze()
+        from chainserve.server.heap import freeze_startup_heap
+
+        freeze_startup_heap()
     sock = tcp_socket(args.host, args.port)
     if args.workers == 1:
         _serve(app, sock, args.graceful_timeout)
