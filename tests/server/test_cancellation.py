@@ -8,7 +8,8 @@ import gc
 import json
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ class Probe:
     def __init__(self) -> None:
         self.started = threading.Event()
         self.cancelled = threading.Event()
+        self.produced = 0
 
     async def hang(self) -> None:
         self.started.set()
@@ -60,14 +62,23 @@ async def _slow_after_first_chunk(x: Any):
     yield 2
 
 
+CHUNK = {"x": "x" * 10_000}  # a dict: LangChain keeps the last chunk, not their sum
+MORE_THAN_BUFFERS = 1_000  # chunks: 10 MB, past what sockets and the frame queue hold
+# "endless" ends on its own after ~10 s (without setting ``cancelled``), long after
+# the test has left: a watcher that misses the disconnect then fails the test.
+ENDLESS = 10 * MORE_THAN_BUFFERS
+
+
 async def _endless(x: Any):
     probe.started.set()
     try:
-        while True:
-            yield "x" * 10_000
-            await asyncio.sleep(0)
-    finally:  # closed or cancelled: either way the run is over
+        for _ in range(ENDLESS):
+            yield CHUNK
+            probe.produced += 1
+            await asyncio.sleep(0.001)
+    except (asyncio.CancelledError, GeneratorExit):  # cancelled, or closed by a cancel
         probe.cancelled.set()
+        raise
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +98,21 @@ def fresh_probe() -> None:
     probe = Probe()
 
 
-def send_and_leave(base: str, path: str, body: dict[str, Any], read_first: bytes = b"") -> None:
+def send_and_leave(
+    base: str,
+    path: str,
+    body: dict[str, Any],
+    read_first: bytes = b"",
+    before_leaving: Callable[[], None] = lambda: None,
+) -> None:
     """POST ``body``, optionally read until ``read_first`` arrives, then hang up."""
     address = urlsplit(base)
     payload = json.dumps(body).encode()
-    with socket.create_connection((address.hostname, address.port), timeout=WAIT) as sock:
+    with socket.socket() as sock:
+        # A small receive buffer: a client that stops reading soon stops the writer.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.settimeout(WAIT)
+        sock.connect((address.hostname, address.port))
         sock.sendall(
             f"POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
             f"content-length: {len(payload)}\r\n\r\n".encode()
@@ -101,6 +122,7 @@ def send_and_leave(base: str, path: str, body: dict[str, Any], read_first: bytes
         received = b""
         while read_first not in received:
             received += sock.recv(65536)
+        before_leaving()
 
 
 @pytest.mark.parametrize(
@@ -126,10 +148,36 @@ def test_disconnect_mid_stream_cancels_the_run(url: str, endpoint: str) -> None:
 
 @pytest.mark.parametrize("endpoint", ["stream", "stream_log", "stream_events"])
 def test_slow_reader_that_leaves_ends_the_run(url: str, endpoint: str) -> None:
-    # The client stops reading, so the server's queue fills and the run waits for room;
-    # hanging up must still end the run, not leave it producing alone.
-    send_and_leave(url, f"/endless/{endpoint}", {"input": 1}, read_first=b"event: data")
+    # The client stops reading until the server can no longer write; hanging up then
+    # must end the run, not leave it producing into a connection that drops every write.
+    send_and_leave(
+        url,
+        f"/endless/{endpoint}",
+        {"input": 1},
+        read_first=b"event: data",
+        before_leaving=lambda: wait_until_the_writer_is_stuck(endpoint),
+    )
     assert probe.cancelled.wait(WAIT), f"{endpoint}: the run went on after the client left"
+
+
+def wait_until_the_writer_is_stuck(endpoint: str) -> None:
+    """Wait until more was produced than the buffers hold, or the run waits for room.
+
+    ``stream`` runs wait for room in the frame queue. ``stream_log`` and
+    ``stream_events`` runs do not: langchain-core runs them in a task of its own
+    that feeds an unbounded stream, so only the writer waits.
+    """
+    deadline = time.monotonic() + WAIT
+    while probe.produced < MORE_THAN_BUFFERS and time.monotonic() < deadline:
+        before = probe.produced
+        time.sleep(0.3)
+        if endpoint == "stream" and probe.produced == before:
+            break
+    assert not probe.cancelled.is_set(), "the run ended while the client was there"
+    if endpoint == "stream":
+        assert 0 < probe.produced < MORE_THAN_BUFFERS, "the run never waited for the reader"
+    else:
+        assert probe.produced >= MORE_THAN_BUFFERS, f"only {probe.produced} chunks made"
 
 
 def test_server_keeps_serving_after_disconnects(url: str) -> None:

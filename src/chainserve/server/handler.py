@@ -42,6 +42,7 @@ from chainserve.server.requests import (
 )
 from chainserve.server.schemas import RunnableSchemas
 from chainserve.server.sse import (
+    QUEUE_SIZE,
     EventStreamResponse,
     FrameQueue,
     hold_until_output,
@@ -189,7 +190,11 @@ class APIHandler:
             request, body, config_hash, server_config, "stream_log"
         )
         frames = self._frames.log(value, config, log_filters(body))
-        return await self._event_stream(request, hold_until_output(frames))
+        # Unbounded: langchain-core's astream_log runs ahead of its reader into a stream
+        # of its own and leaves that run going when its generator is closed. Reading it
+        # without pause keeps every cancel landing inside it, where it reaches the run;
+        # what the client has not read is held here instead of in langchain-core.
+        return await self._event_stream(request, hold_until_output(frames), maxsize=None)
 
     async def astream_events(
         self,
@@ -399,9 +404,13 @@ class APIHandler:
             self._slots.release()
         return result, None
 
-    async def _event_stream(self, request: Request, frames: AsyncIterator[bytes]) -> Response:
+    async def _event_stream(
+        self, request: Request, frames: AsyncIterator[bytes], maxsize: int | None = QUEUE_SIZE
+    ) -> Response:
         self._slots.acquire()
-        queue = FrameQueue(frames, timeout=self.limits.run_timeout, on_done=self._slots.release)
+        queue = FrameQueue(
+            frames, timeout=self.limits.run_timeout, on_done=self._slots.release, maxsize=maxsize
+        )
         try:
             done = await queue.first(request.receive)
         except ClientDisconnect:

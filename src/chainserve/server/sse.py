@@ -9,6 +9,7 @@ that come fast are written together, and a client that disconnects cancels the r
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
@@ -63,6 +64,7 @@ async def hold_until_output(frames: AsyncIterator[tuple[bytes, bool]]) -> AsyncI
 
 
 COALESCE_WINDOW = 0.002  # seconds: the longest a frame waits for others to join it
+QUEUE_SIZE = 64  # frames a run may get ahead of its reader
 
 
 class _Done:
@@ -75,6 +77,7 @@ class _Done:
 class FrameQueue:
     """Pulls frames from an async iterator in a task, ahead of the writer.
 
+    The run waits for room once ``maxsize`` frames are queued (``None``: never).
     ``timeout`` bounds the whole run: past it the run is cancelled and the stream ends
     with a ``RunTimeout``. ``on_done`` is called once the run is over, however it ends.
     A deque with two waiter futures stands in for ``asyncio.Queue``: this sits on the
@@ -93,12 +96,12 @@ class FrameQueue:
         *,
         timeout: float | None = None,
         on_done: Callable[[], None] | None = None,
-        maxsize: int = 64,
+        maxsize: int | None = QUEUE_SIZE,
         window: float = COALESCE_WINDOW,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._frames: deque[bytes | _Done] = deque()
-        self._maxsize = maxsize
+        self._maxsize: float = maxsize if maxsize is not None else math.inf
         self._window = window
         self._reader: asyncio.Future[None] | None = None
         self._producer: asyncio.Future[None] | None = None
