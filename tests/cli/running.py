@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,14 +51,26 @@ class Server:
         return self.process.wait(timeout=30)
 
 
+def port_option(port: int) -> list[str]:
+    return ["--port", str(port)]
+
+
 @contextlib.contextmanager
-def serving(args: Sequence[str], cwd: Path, command: Sequence[str] = MODULE) -> Iterator[Server]:
-    """Start ``command serve ARGS --port P`` in ``cwd``; yield once it answers HTTP."""
+def serving(
+    args: Sequence[str],
+    cwd: Path,
+    command: Sequence[str] = MODULE,
+    bind: Callable[[int], list[str]] = port_option,
+) -> Iterator[Server]:
+    """Start ``command ARGS --port P`` in ``cwd``; yield once it answers HTTP.
+
+    ``bind`` gives the options that make another server command listen on port P.
+    """
     port = free_port()
     log = cwd / f"server-{port}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [*command, *args, "--port", str(port)],
+            [*command, *args, *bind(port)],
             cwd=cwd,
             env=environment(),
             stdout=out,
