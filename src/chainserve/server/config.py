@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import merge_configs
+from langchain_core.utils.uuid import uuid7
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
@@ -150,7 +151,8 @@ class ConfigResolver:
         final: dict[str, Any] = {**config, "metadata": metadata}
         if self._run_name:
             final["run_name"] = self._run_name
-        final["run_id"] = _as_uuid(config.get("run_id")) or uuid.uuid4()
+        # uuid7, as langchain-core names the runs it starts itself.
+        final["run_id"] = _as_uuid(config.get("run_id")) or uuid7()
         return final  # type: ignore[return-value]
 
 

@@ -40,6 +40,7 @@ from chainserve.server.requests import (
     read_body,
     require,
 )
+from chainserve.server.responses import JSONBytesResponse
 from chainserve.server.schemas import RunnableSchemas
 from chainserve.server.sse import (
     QUEUE_SIZE,
@@ -385,7 +386,7 @@ class APIHandler:
         except Exception as exc:
             return server_error(request, exc, "serialization_error")
         parts.append(b"}")
-        return Response(b"".join(parts), media_type="application/json")
+        return JSONBytesResponse(b"".join(parts))
 
     async def _run(
         self, request: Request, start: Callable[[], Coroutine[Any, Any, Any]]
@@ -430,4 +431,4 @@ class APIHandler:
 
     @staticmethod
     def _schema_response(schema: dict[str, Any]) -> Response:
-        return Response(orjson.dumps(schema), media_type="application/json")
+        return JSONBytesResponse(orjson.dumps(schema))
