@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from apps import (
@@ -25,12 +24,12 @@ from apps import (
     joke_chain,
 )
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from pages import API_KEY
+from playwright.sync_api import Browser, Page, sync_playwright
 from servers import serve
 
 from chainserve import add_routes
 
-API_KEY = "let-me-in"
 CHROMIUM = os.environ.get("CHAINSERVE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -40,7 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
 def require_api_key(x_api_key: str | None = Header(default=None)) -> None:
@@ -128,16 +126,3 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def screenshot(page: Page, name: str) -> Path:
-    """Save a full-page screenshot under test-output/screenshots for a person to look at."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def field(page: Page, path: str) -> Locator:
-    """The input, textarea or select of the form field at ``path`` (dot-separated)."""
-    return page.locator(f'.field[data-path="{path}"]').locator("textarea, input, select").first

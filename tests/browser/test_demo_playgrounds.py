@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import field, screenshot
+from pages import field, screenshot
 from playwright.sync_api import Page, expect
 from servers import serve
 

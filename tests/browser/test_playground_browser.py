@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from conftest import API_KEY, field, screenshot
+from pages import API_KEY, field, screenshot
 from playwright.sync_api import Page, expect
 
 from chainserve.server.lzstring import (

@@ -2,62 +2,17 @@
 
 from __future__ import annotations
 
-import datetime
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from langchain_core.runnables import RunnableLambda
+from langsmith_fake import FakeLangSmith, langsmith_tracing
 from servers import serve
 from sse import parse_events
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from chainserve import add_routes
-
-
-class FakeLangSmith:
-    """Answers the LangSmith API calls chainserve makes; records what it was sent."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, Any]] = []
-        self.url = ""
-
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[Route("/{path:path}", self.answer, methods=["GET", "POST", "PUT", "PATCH"])]
-        )
-
-    async def answer(self, request: Request) -> JSONResponse:
-        path = "/" + request.path_params["path"]
-        body = await request.body()
-        try:
-            payload = await request.json() if body else None
-        except ValueError:
-            payload = None  # multipart run uploads
-        self.calls.append((request.method, path, payload))
-        if path == "/feedback/tokens" and request.method == "POST":
-            token = uuid.uuid4()
-            expires = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc).isoformat()
-            return JSONResponse(
-                {
-                    "id": str(token),
-                    "url": f"{self.url}/feedback/tokens/{token}",
-                    "expires_at": expires,
-                }
-            )
-        if path.endswith("/share"):
-            return JSONResponse({"share_token": payload["share_token"]})
-        return JSONResponse({})
-
-    def sent(self, method: str, path: str) -> list[Any]:
-        """The payloads sent with ``method`` to exactly ``path``."""
-        return [payload for m, p, payload in self.calls if (m, p) == (method, path)]
 
 
 @pytest.fixture(scope="module")
@@ -69,20 +24,9 @@ def langsmith() -> Iterator[FakeLangSmith]:
 
 
 @pytest.fixture
-def tracing(langsmith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from langsmith import utils
-
-    for name, value in {
-        "LANGSMITH_TRACING": "true",
-        "LANGSMITH_ENDPOINT": langsmith.url,
-        "LANGSMITH_API_KEY": "test-key",
-        "LANGSMITH_PROJECT": "chainserve-tests",
-    }.items():
-        monkeypatch.setenv(name, value)
-    utils.get_env_var.cache_clear()  # langsmith caches environment variables
-    yield
-    monkeypatch.undo()
-    utils.get_env_var.cache_clear()
+def tracing(langsmith: FakeLangSmith) -> Iterator[None]:
+    with langsmith_tracing(langsmith.url, "chainserve-tests"):
+        yield
 
 
 def make_app() -> FastAPI:

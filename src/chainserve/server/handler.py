@@ -131,7 +131,10 @@ class APIHandler:
         server_config: RunnableConfig | None = None,
     ) -> Response:
         """``POST /invoke``: ``{"output": ..., "metadata": {"run_id", "feedback_tokens"}}``."""
-        value, config = await self._prepare(request, config_hash, server_config, "invoke")
+        body = await read_body(request, self.limits)
+        value, config = await self._prepare_body(
+            request, body, config_hash, server_config, "invoke"
+        )
         recorder = self._record_callbacks(config)
         output, failed = await self._run(request, lambda: self.runnable.ainvoke(value, config))
         if failed is not None:
@@ -277,16 +280,6 @@ class APIHandler:
         self.feedback.check("public trace link")
 
     # Internals -------------------------------------------------------------------
-
-    async def _prepare(
-        self,
-        request: Request,
-        config_hash: str,
-        server_config: RunnableConfig | None,
-        endpoint: str,
-    ) -> tuple[Any, RunnableConfig]:
-        body = await read_body(request, self.limits)
-        return await self._prepare_body(request, body, config_hash, server_config, endpoint)
 
     async def _prepare_body(
         self,
