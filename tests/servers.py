@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
@@ -44,3 +46,37 @@ def asgi_client(app: Any, **transport: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, **transport), base_url="http://test"
     )
+
+
+@contextlib.contextmanager
+def raw_post(
+    base: str, path: str, body: Any, *, receive_buffer: int = 65536, timeout: float = 15.0
+) -> Iterator[socket.socket]:
+    """POST ``body`` as JSON over a bare socket; yield the socket, then hang up.
+
+    A small receive buffer makes a client that stops reading soon stop the server's
+    writes, as a slow reader over a real network would.
+    """
+    address = urlsplit(base)
+    payload = json.dumps(body).encode()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.settimeout(timeout)
+        sock.connect((address.hostname, address.port))
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        yield sock
+
+
+def read_until(sock: socket.socket, marker: bytes) -> bytes:
+    """Read from ``sock`` until ``marker`` has arrived; what was read."""
+    received = b""
+    while marker not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"the connection closed before {marker!r}: {received!r}")
+        received += chunk
+    return received

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import gc
-import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from langchain_core.runnables import RunnableLambda
-from servers import serve
+from servers import raw_post, read_until, serve
 
 from chainserve import add_routes
 from chainserve.server.cancellation import (
@@ -63,21 +61,34 @@ async def _slow_after_first_chunk(x: Any):
 
 
 CHUNK = {"x": "x" * 10_000}  # a dict: LangChain keeps the last chunk, not their sum
-MORE_THAN_BUFFERS = 1_000  # chunks: 10 MB, past what sockets and the frame queue hold
-# "endless" ends on its own after ~10 s (without setting ``cancelled``), long after
-# the test has left: a watcher that misses the disconnect then fails the test.
-ENDLESS = 10 * MORE_THAN_BUFFERS
+
+
+def _send_buffer_max() -> int:
+    """The most a socket's send buffer grows to here (Linux's tcp_wmem maximum)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    except (OSError, IndexError, ValueError):
+        return 16 * 2**20
+
+
+# Chunks past what the server's send buffer, the client's small receive buffer and the
+# frame queue (64 frames) can hold, with room to spare.
+MORE_THAN_BUFFERS = 2 * (_send_buffer_max() + 2**20) // 10_000
+# "endless" ends on its own ~5 s (5,000 chunks, 1 ms apart) after the test has left,
+# without setting ``cancelled``: a watcher that misses the disconnect fails the test.
+ENDLESS = MORE_THAN_BUFFERS + 5_000
 
 
 async def _endless(x: Any):
-    probe.started.set()
+    seen = probe  # this test's probe, even if the run outlives the test
+    seen.started.set()
     try:
         for _ in range(ENDLESS):
             yield CHUNK
-            probe.produced += 1
+            seen.produced += 1
             await asyncio.sleep(0.001)
     except (asyncio.CancelledError, GeneratorExit):  # cancelled, or closed by a cancel
-        probe.cancelled.set()
+        seen.cancelled.set()
         raise
 
 
@@ -106,22 +117,9 @@ def send_and_leave(
     before_leaving: Callable[[], None] = lambda: None,
 ) -> None:
     """POST ``body``, optionally read until ``read_first`` arrives, then hang up."""
-    address = urlsplit(base)
-    payload = json.dumps(body).encode()
-    with socket.socket() as sock:
-        # A small receive buffer: a client that stops reading soon stops the writer.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        sock.settimeout(WAIT)
-        sock.connect((address.hostname, address.port))
-        sock.sendall(
-            f"POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(payload)}\r\n\r\n".encode()
-            + payload
-        )
+    with raw_post(base, path, body, timeout=WAIT) as sock:
         assert probe.started.wait(WAIT), "the run never started"
-        received = b""
-        while read_first not in received:
-            received += sock.recv(65536)
+        read_until(sock, read_first)
         before_leaving()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from langchain_core.runnables import RunnableLambda
-from servers import serve
+from servers import raw_post, read_until, serve
 from sse import parse_events
 
 from chainserve import Limits, add_routes
@@ -52,11 +53,21 @@ async def _held_after_first_chunk(x: Any):  # unannotated: no schema for AsyncIt
     yield 2
 
 
+ran_out = threading.Event()  # a /one_log run has produced all its chunks
+
+
+async def _many(spec: Any):  # unannotated: no schema for AsyncIterator
+    for _ in range(spec["n"]):
+        yield {"x": "x" * 10_000}  # a dict: LangChain keeps the last chunk, not their sum
+    ran_out.set()
+
+
 def make_app() -> FastAPI:
     app = FastAPI()
     one = Limits(max_concurrent_runs=1, retry_after=3)
     add_routes(app, RunnableLambda(_held), path="/one", limits=one)
     add_routes(app, RunnableLambda(_held_after_first_chunk), path="/one_stream", limits=one)
+    add_routes(app, RunnableLambda(_many), path="/one_log", limits=one)
     quick = Limits(run_timeout=0.2)
     add_routes(app, RunnableLambda(_held), path="/quick", limits=quick)
     add_routes(app, RunnableLambda(_held_after_first_chunk), path="/quick_stream", limits=quick)
@@ -121,6 +132,23 @@ async def test_a_stream_holds_its_slot_until_it_ends(url: str) -> None:
         assert [data for name, data in parse_events(body) if name == "data"] == [1, 2]
         ok = await client.post("/one_stream/invoke", json={"input": 3})
         assert ok.status_code == 200
+
+
+def test_a_stream_log_nobody_reads_holds_its_slot_until_the_client_leaves(url: str) -> None:
+    # langchain-core runs astream_log ahead of its reader: the run can be over long
+    # before its frames are written. The slot is held until they are, or the client leaves.
+    ran_out.clear()
+    with raw_post(url, "/one_log/stream_log", {"input": {"n": 2_000}}) as sock:
+        read_until(sock, b"event: data")
+        assert ran_out.wait(20), "the run never finished"
+        refused = httpx.post(f"{url}/one_log/invoke", json={"input": {"n": 1}}, timeout=20)
+        assert refused.status_code == 503
+    deadline = time.monotonic() + 20  # a bound on noticing the hang-up, not a speed check
+    while (
+        status := httpx.post(f"{url}/one_log/invoke", json={"input": {"n": 1}}, timeout=20)
+    ).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status.status_code == 200
 
 
 @pytest.mark.parametrize("endpoint", ["invoke", "batch"])

@@ -148,3 +148,39 @@ async def test_the_window_bounds_the_wait() -> None:
     # The run stays stuck; the frame already there goes out when the window closes.
     assert await asyncio.wait_for(queue.next_batch(), 10) == (b"second", False)
     await queue.close()
+
+
+async def _counted(made: list[int], count: int):  # type: ignore[no-untyped-def]
+    for index in range(count):
+        made.append(index)
+        yield b"x"
+        await asyncio.sleep(0)
+
+
+async def test_a_bounded_queue_holds_the_run_back_and_an_unbounded_one_does_not() -> None:
+    held: list[int] = []
+    bounded = FrameQueue(_counted(held, 1_000), maxsize=8)
+    free: list[int] = []
+    unbounded = FrameQueue(_counted(free, 1_000), maxsize=None)
+    await asyncio.sleep(0.1)  # nobody reads
+    assert len(held) <= 9  # eight queued, one waiting for room
+    assert len(free) == 1_000
+    await bounded.close()
+    await unbounded.close()
+
+
+async def test_the_slot_is_freed_once_the_run_and_the_writer_are_both_done() -> None:
+    freed: list[str] = []
+    queue = FrameQueue(_counted([], 3), maxsize=None, on_done=lambda: freed.append("freed"))
+    await asyncio.sleep(0.05)
+    assert freed == []  # the run is over, but its frames are still queued
+    assert await queue.next_batch() == (b"xxx", True)
+    assert freed == ["freed"]
+    await queue.close()  # the response always closes its queue: no second call
+    assert freed == ["freed"]
+
+    closed: list[str] = []
+    gated = FrameQueue(_gated(asyncio.Event(), []), on_done=lambda: closed.append("freed"))
+    assert await gated.next_batch() == (b"first", False)
+    await gated.close()  # the client left mid-run: the run is cancelled, the slot freed
+    assert closed == ["freed"]

@@ -16,6 +16,7 @@ class Limits:
     - ``max_json_depth``: nesting of the body's JSON; deeper gets 422.
     - ``max_concurrent_runs``: runs of this route at once (None: no limit); a request
       beyond it gets 503 with ``Retry-After`` at once, rather than waiting in a queue.
+      A stream counts until its run is over and its frames are written.
     - ``run_timeout``: seconds a run may take (None: no limit); past it the run is
       cancelled and the client gets 504 (or, once a stream has begun, an ``error``
       event with status 504).

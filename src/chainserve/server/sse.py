@@ -1,9 +1,10 @@
 """Server-Sent Events: framing, and a response that relays a run's frames.
 
-A run's frames are produced by a task into a bounded queue. The response waits for
-the first frame before sending any header, so a run that fails before producing
-anything gets a real HTTP error status rather than a 200 with an error event. Frames
-that come fast are written together, and a client that disconnects cancels the run.
+A run's frames are produced by a task into a queue (bounded but for ``stream_log``).
+The response waits for the first frame before sending any header, so a run that fails
+before producing anything gets a real HTTP error status rather than a 200 with an error
+event. Frames that come fast are written together, and a client that disconnects
+cancels the run.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class FrameQueue:
 
     The run waits for room once ``maxsize`` frames are queued (``None``: never).
     ``timeout`` bounds the whole run: past it the run is cancelled and the stream ends
-    with a ``RunTimeout``. ``on_done`` is called once the run is over, however it ends.
+    with a ``RunTimeout``. ``on_done`` is called once the run is over and the writer is
+    done with the frames (it took the last one, or closed the queue), however each ends.
     A deque with two waiter futures stands in for ``asyncio.Queue``: this sits on the
     path of every chunk.
 
@@ -108,8 +110,10 @@ class FrameQueue:
         self._last_write: float | None = None
         self._filling = False
         self._task = asyncio.ensure_future(self._pump(frames))
-        if on_done is not None:
-            self._task.add_done_callback(lambda _: on_done())
+        self._on_done = on_done
+        self._open = 2  # the run and the writer
+        self._writer_done = False
+        self._task.add_done_callback(lambda _: self._one_over())
         self._expiry: asyncio.Future[None] | None = None  # keeps the task referenced
         self._timer = (
             self._loop.call_later(timeout, self._start_expiry, timeout)
@@ -178,6 +182,7 @@ class FrameQueue:
                 if item.error is not None:
                     parts.append(_error_frame(item.error))
                 done = True
+                self._writer_over()
                 break
             parts.append(item)
         _wake(self._producer)
@@ -197,8 +202,19 @@ class FrameQueue:
             timer.cancel()
             self._filling = False
 
+    def _writer_over(self) -> None:
+        if not self._writer_done:
+            self._writer_done = True
+            self._one_over()
+
+    def _one_over(self) -> None:
+        self._open -= 1
+        if self._open == 0 and self._on_done is not None:
+            self._on_done()
+
     async def close(self) -> None:
-        """Cancel the run if it is still going."""
+        """Cancel the run if it is still going; the writer is done with the frames."""
+        self._writer_over()
         if self._timer is not None:
             self._timer.cancel()
         await cancel_and_wait(self._task)
