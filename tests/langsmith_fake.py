@@ -57,21 +57,29 @@ class FakeLangSmith:
 @contextlib.contextmanager
 def langsmith_tracing(url: str, project: str) -> Iterator[None]:
     """Tracing on, to the LangSmith at ``url``; afterwards the environment and
-    langsmith's caches (environment variables, the tracers' client) are restored."""
+    langsmith's caches (environment variables, project, the tracers' client) are
+    restored."""
     from langsmith import run_trees, utils
 
+    def clear_caches() -> None:
+        utils.get_env_var.cache_clear()
+        utils.get_tracer_project.cache_clear()
+
     with pytest.MonkeyPatch.context() as patch:
+        # LANGSMITH_* wins over LANGCHAIN_*: setting both tracing names overrides an
+        # ambient LANGCHAIN_TRACING_V2=false as well.
         for name, value in {
             "LANGSMITH_TRACING": "true",
+            "LANGSMITH_TRACING_V2": "true",
             "LANGSMITH_ENDPOINT": url,
             "LANGSMITH_API_KEY": "test-key",
             "LANGSMITH_PROJECT": project,
         }.items():
             patch.setenv(name, value)
         patch.setattr(run_trees, "_CLIENT", None)
-        utils.get_env_var.cache_clear()
+        clear_caches()
         try:
             yield
         finally:
             patch.undo()
-            utils.get_env_var.cache_clear()
+            clear_caches()

@@ -18,6 +18,8 @@ import httpx
 import pytest
 from running import SCRIPT, Server, environment, run, serving
 
+import chainserve
+
 GUNICORN = (str(Path(sys.executable).with_name("gunicorn")),)
 ROOT = Path(__file__).parents[2]
 
@@ -104,13 +106,16 @@ def test_the_dockerfile_installs_the_project_and_its_cmd_serves(
     venv.create(image, with_pip=True)
     python = image / "bin" / "python"
     find_links = " ".join(filter(None, [os.environ.get("PIP_FIND_LINKS"), str(wheels)]))
+    # This checkout's chainserve, even if an index ever offers a newer one.
+    pinned = tmp_path / "constraints.txt"
+    pinned.write_text(f"chainserve=={chainserve.__version__}\n")
     for command in runs:
         argv = shlex.split(command)
         assert argv[0] == "pip"
         installed = subprocess.run(
             [str(python), "-m", *argv],
             cwd=project,
-            env=environment(PIP_FIND_LINKS=find_links),
+            env=environment(PIP_FIND_LINKS=find_links, PIP_CONSTRAINT=str(pinned)),
             capture_output=True,
             text=True,
             timeout=600,
