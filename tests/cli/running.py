@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from servers import free_port
 # `python -m chainserve` and the installed console script are the same command.
 MODULE = (sys.executable, "-m", "chainserve")
 SCRIPT = (str(Path(sys.executable).with_name("chainserve")),)
+UVICORN_STARTED = r"Started server process \[(\d+)\]"  # one line per uvicorn worker
 START_TIMEOUT = 60.0
 
 
@@ -44,6 +46,15 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text()
+
+    def wait_for_pids(self, pattern: str, count: int) -> set[int]:
+        """Wait until the log names ``count`` pids through ``pattern``'s group; those pids."""
+        deadline = time.monotonic() + START_TIMEOUT  # a bound on waiting, not a speed check
+        while len(pids := {int(pid) for pid in re.findall(pattern, self.output())}) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} pids never appeared:\n{self.output()}")
+            time.sleep(0.1)
+        return pids
 
     def stop(self, sig: int = signal.SIGINT) -> int:
         """Send ``sig``; return the exit status once the command has ended."""

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
 import sys
-import time
 import venv
 from pathlib import Path
 
 import httpx
 import pytest
-from running import SCRIPT, Server, environment, run, serving
+from running import SCRIPT, UVICORN_STARTED, Server, environment, run, serving
 
 import chainserve
 
@@ -44,22 +42,13 @@ def _tells_a_joke(server: Server) -> None:
         assert "event: end" in stream.read().decode()
 
 
-def _wait_for_workers(server: Server, pattern: str, count: int) -> set[str]:
-    deadline = time.monotonic() + 60  # a bound on waiting, not a speed check
-    while len(pids := set(re.findall(pattern, server.output()))) < count:
-        if time.monotonic() > deadline:
-            pytest.fail(server.output())
-        time.sleep(0.1)
-    return pids
-
-
 def test_gunicorn_serves_the_app_with_uvicorn_workers(project: Path) -> None:
     # README: gunicorn app.server:app -k uvicorn_worker.UvicornWorker -w 4 -b 0.0.0.0:8000
     args = ["app.server:app", "-k", "uvicorn_worker.UvicornWorker", "-w", "2"]
     with serving(
         args, cwd=project, command=GUNICORN, bind=lambda port: ["-b", f"127.0.0.1:{port}"]
     ) as server:
-        assert len(_wait_for_workers(server, r"Booting worker with pid: (\d+)", 2)) == 2
+        assert len(server.wait_for_pids(r"Booting worker with pid: (\d+)", 2)) == 2
         _tells_a_joke(server)
         assert server.stop(signal.SIGTERM) == 0
     assert "Shutting down: Master" in server.output()
@@ -130,7 +119,7 @@ def test_the_dockerfile_installs_the_project_and_its_cmd_serves(
         command=[str(image / "bin" / executable)],
         bind=lambda port: _on_loopback(args, port),
     ) as server:
-        assert len(_wait_for_workers(server, r"Started server process \[(\d+)\]", 2)) == 2
+        assert len(server.wait_for_pids(UVICORN_STARTED, 2)) == 2
         _tells_a_joke(server)
         assert server.stop(signal.SIGTERM) == 0
     assert server.output().count("Finished server process") == 2

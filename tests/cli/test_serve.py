@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from running import SCRIPT, run, serving
+from running import SCRIPT, UVICORN_STARTED, run, serving
 from servers import free_port
 
 RUNNABLES = """
@@ -57,11 +56,7 @@ def test_a_bare_runnable_is_served_at_path_and_stops_on_sigterm(project: Path) -
 def test_workers_are_real_processes(project: Path) -> None:
     # The installed console script, with an app TARGET.
     with serving(["serve", "chains:app", "--workers", "2"], cwd=project, command=SCRIPT) as server:
-        deadline = time.monotonic() + 60
-        while len(started := _started_pids(server.output())) < 2:
-            if time.monotonic() > deadline:  # a bound on waiting, not a speed check
-                pytest.fail(server.output())
-            time.sleep(0.1)
+        started = server.wait_for_pids(UVICORN_STARTED, 2)
         assert len(started) == 2
         assert started == _child_workers(server.process.pid)
         assert server.process.pid not in started
@@ -70,10 +65,6 @@ def test_workers_are_real_processes(project: Path) -> None:
         assert server.stop(signal.SIGINT) == 0
     assert all(not Path(f"/proc/{pid}").exists() for pid in started)
     assert server.output().count("Finished server process") == 2
-
-
-def _started_pids(log: str) -> set[int]:
-    return {int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", log)}
 
 
 def _child_workers(parent: int) -> set[int]:
