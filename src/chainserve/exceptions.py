@@ -14,6 +14,7 @@ LangServe's client (``except httpx.HTTPStatusError``) keeps working::
         │   └── RemoteTimeoutError      (httpx.TimeoutException)
         └── UnexpectedResponseError     the answer does not follow the protocol
             └── IncompleteStreamError   the stream stopped before its ``end`` event
+    EndpointNamesError                  ``add_routes`` endpoint names it cannot use
 
 ``RemoteRunError`` is not raised by the client: it stands in for a server-side
 exception in replayed ``on_*_error`` callback events.
@@ -27,6 +28,7 @@ import httpx
 
 __all__ = [
     "ChainserveError",
+    "EndpointNamesError",
     "IncompleteStreamError",
     "InternalServerError",
     "RemoteConnectionError",
@@ -121,3 +123,9 @@ class RemoteRunError(ChainserveError):
         super().__init__(f"{status_code}: {message}")
         self.status_code = status_code
         self.message = message
+
+
+class EndpointNamesError(ChainserveError, ValueError, TypeError):
+    """``add_routes`` got ``enabled_endpoints``/``disabled_endpoints`` it cannot use: a
+    string instead of a list, or unknown names. A ``ValueError``, as LangServe raises,
+    and a ``TypeError``, as chainserve raised for a string before."""

@@ -162,3 +162,18 @@ def test_no_public_trace_button_without_the_endpoint(
     assert not [path for _, path, _ in new_calls if path.endswith("/share")], json.dumps(
         new_calls, default=str
     )
+
+
+def test_thumbs_record_feedback_in_langsmith(page: Page, traced_server: TracedServer) -> None:
+    langsmith = traced_server.langsmith
+    index = page.goto(f"{traced_server.url}/untraced_chat/playground/")
+    assert index is not None and '"feedback": true' in index.text()
+    run_id = _send(page, "rate me")
+    with page.expect_response(lambda r: r.url.endswith("/untraced_chat/feedback")) as rated:
+        page.get_by_role("button", name="Thumbs up").click()
+    assert rated.value.status == 200, rated.value.text()
+    expect(page.locator(".thumb.chosen")).to_have_count(1)
+    screenshot(page, "chat-feedback")
+    sent = [body for body in langsmith.sent("POST", "/feedback") if body["run_id"] == run_id]
+    assert [(body["key"], body["score"]) for body in sent] == [("correctness", 1)]
+    assert page.locator(".toast-error").count() == 0

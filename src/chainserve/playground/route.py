@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 
 from chainserve._version import __version__
 from chainserve.server.config import decode_config_hash
+from chainserve.server.feedback import tracing_enabled
 from chainserve.server.route import add_route
 
 if TYPE_CHECKING:
@@ -166,8 +167,9 @@ def page_settings(handler: APIHandler, hashed: bool) -> dict[str, Any]:
     return {
         "playgroundType": handler.playground_type,
         "hashed": hashed,
-        "feedback": handler.enable_feedback_endpoint,
-        "publicTraceLink": handler.enable_public_trace_link_endpoint,
+        # Whether the buttons can work: HEAD answers 200 even with tracing off.
+        "feedback": handler.enable_feedback_endpoint and tracing_enabled(),
+        "publicTraceLink": handler.enable_public_trace_link_endpoint and tracing_enabled(),
         "version": __version__,
     }
 

@@ -35,6 +35,9 @@ _EVENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+_RUN_KEYS = ("run_id", "parent_run_id", "tags", "metadata")
+
+
 class CallbackEventRecorder(AsyncCallbackHandler):
     """Appends every callback of a run to ``events``; meant for one request."""
 
@@ -49,14 +52,13 @@ class CallbackEventRecorder(AsyncCallbackHandler):
         return events
 
     def _record(self, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        event: dict[str, Any] = {"type": kind}
+        # LangServe's keys, in its order: every event names its run, parent, tags and
+        # metadata (null where the callback has none, as on ``*_end`` and ``*_error``).
+        event: dict[str, Any] = {name: kwargs.pop(name, None) for name in _RUN_KEYS}
         for name, value in zip(_EVENTS[kind], args, strict=False):
             event[name] = SCRUBBED_ERROR if name == "error" else value
-        for name in ("run_id", "parent_run_id", "tags", "metadata"):
-            if name in kwargs:
-                event[name] = kwargs.pop(name)
-        event.setdefault("parent_run_id", None)
         event["kwargs"] = kwargs
+        event["type"] = kind
         self.events.append(event)
 
 

@@ -119,6 +119,10 @@ class ConfigResolver:
             if hash_config
             else body_config
         )
+        if merged.get("tags"):
+            # LangServe merges every request's config with merge_configs, which sorts
+            # and deduplicates tags: the order a run sees does not depend on the route.
+            merged["tags"] = sorted(set(merged["tags"]))
         if merged.get("configurable") and "configurable" not in self._keys:
             raise RequestError(
                 422,

@@ -272,12 +272,11 @@ class APIHandler:
         return await self.feedback.share(public_trace_link_create_req)
 
     async def check_feedback_enabled(self) -> None:
-        """``HEAD /feedback``: 200 when feedback can be recorded, else 400."""
-        self.feedback.check("feedback")
+        """``HEAD /feedback``: 200, the endpoint exists (as in LangServe); with tracing
+        off, ``POST`` then answers 400 with the reason."""
 
     async def check_public_trace_link_enabled(self) -> None:
-        """``HEAD /public_trace_link``: 200 when runs can be shared, else 400."""
-        self.feedback.check("public trace link")
+        """``HEAD /public_trace_link``: 200, like ``HEAD /feedback``."""
 
     # Internals -------------------------------------------------------------------
 

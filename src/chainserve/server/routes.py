@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.params import Depends
 from langchain_core.runnables import Runnable
 
+from chainserve.exceptions import EndpointNamesError
 from chainserve.playground import mount_playground
 from chainserve.serialization import Serializer
 from chainserve.server.config import PerRequestConfigModifier
@@ -139,11 +140,13 @@ def enabled_set(enabled: Sequence[str] | None, disabled: Sequence[str] | None) -
     if chosen is None:
         return ENDPOINTS
     if isinstance(chosen, str):
-        raise TypeError(f"Endpoint names must be a list, e.g. [{chosen!r}], not a string")
+        raise EndpointNamesError(f"Endpoint names must be a list, e.g. [{chosen!r}], not a string")
     names = {str(name).lower() for name in chosen}
     unknown = sorted(names - ENDPOINTS)
     if unknown:
-        raise ValueError(f"Unknown endpoint names {unknown}; expected some of {sorted(ENDPOINTS)}")
+        raise EndpointNamesError(
+            f"Unknown endpoint names {unknown}; expected some of {sorted(ENDPOINTS)}"
+        )
     return frozenset(names) if enabled is not None else ENDPOINTS - names
 
 
@@ -287,5 +290,5 @@ class _Mount:
             name=f"{self.path} {name} {methods[0].lower()}",
             dependencies=self.dependencies,
             response_model=model,
-            responses={400: error},
+            responses={} if methods == ["HEAD"] else {400: error},  # HEAD always says 200
         )

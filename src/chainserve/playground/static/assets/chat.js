@@ -55,8 +55,9 @@ export class ChatView {
     this.config = hasConfig(schemas.config) ? new ConfigPanel(schemas.config, () => {}) : null;
     this.config?.set(initialConfig);
     this.initialConfig = initialConfig;
-    this.feedback = false;
-    this.traceLinks = false;
+    // The server says whether the buttons can work (LangSmith tracing on).
+    this.feedback = Boolean(settings.feedback);
+    this.traceLinks = Boolean(settings.publicTraceLink);
     this.controller = null;
     this.editing = -1;
   }
@@ -128,25 +129,8 @@ export class ChatView {
     );
     this.#render();
     this.box.focus();
-    this.#detectExtras();
   }
 
-  async #detectExtras() {
-    const probe = async (flag, path) => {
-      if (!flag) return false;
-      try {
-        await this.api.request(path, { method: "HEAD" });
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    [this.feedback, this.traceLinks] = await Promise.all([
-      probe(this.settings.feedback, "feedback"),
-      probe(this.settings.publicTraceLink, "public_trace_link"),
-    ]);
-    this.#render();
-  }
 
   #submit(event) {
     event.preventDefault();
