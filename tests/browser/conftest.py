@@ -24,6 +24,7 @@ from apps import (
     joke_chain,
 )
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
+from graph_apps import counter_graph
 from pages import API_KEY
 from playwright.sync_api import Browser, Page, sync_playwright
 from servers import serve
@@ -56,6 +57,7 @@ def playground_app() -> FastAPI:
     add_routes(app, file_chain(), path="/file")
     add_routes(app, chat_widget_chain(), path="/chat_widget")
     add_routes(app, chat_messages_chain(), path="/chat", playground_type="chat")
+    add_routes(app, counter_graph(), path="/graph")  # a LangGraph graph with a checkpointer
     add_routes(app, echo_chat_model(), path="/echo_chat", playground_type="chat")
     add_routes(
         app,

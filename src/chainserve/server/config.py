@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from chainserve._version import __version__
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
+from chainserve.server.graphs import config_model, required_configurable
 from chainserve.server.lzstring import decompress_from_encoded_uri_component
 from chainserve.server.requests import header
 
@@ -82,7 +83,8 @@ class ConfigResolver:
         self._keys = frozenset(config_keys)
         # ``configurable`` is always modelled so a disallowed one can be refused.
         include = sorted(self._keys | {"configurable"})
-        self.model: type[BaseModel] = runnable.config_schema(include=include)
+        self.model: type[BaseModel] = config_model(runnable, include)
+        self._required = required_configurable(runnable)
         self._run_name = run_name
         self._modifier = modifier
         self._hash_config = lru_cache(maxsize=256)(self._decode_hash)
@@ -144,7 +146,22 @@ class ConfigResolver:
         if self._modifier is not None:
             modified = self._modifier(config, request)
             config = await modified if inspect.isawaitable(modified) else modified
+        if self._required:
+            self._check_required(config)
         return self.defaults(config, request, endpoint)
+
+    def _check_required(self, config: dict[str, Any]) -> None:
+        """A graph with a checkpointer cannot run without its thread: say so (422),
+        after the server config and the modifier had their chance to set it."""
+        configurable = config.get("configurable") or {}
+        missing = [key for key in self._required if configurable.get(key) is None]
+        if missing:
+            key = missing[0]
+            raise invalid(
+                "missing",
+                ("config", "configurable", key),
+                f"This graph has a checkpointer: send config.configurable.{key}",
+            )
 
     def defaults(self, config: dict[str, Any], request: Request, endpoint: str) -> RunnableConfig:
         """The fields the server always sets: run name, run id, tracing metadata."""

@@ -21,6 +21,7 @@ from chainserve._protocol import LOG_FILTERS
 from chainserve.schema import CustomUserType
 from chainserve.serialization import decode_well_known
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
+from chainserve.server.graphs import PartialState, input_model
 from chainserve.server.limits import Limits
 from chainserve.server.schemas import config_key
 
@@ -137,7 +138,7 @@ class InputValidator:
     def __init__(self, runnable: Runnable, *, cache_size: int = 128) -> None:
         self._runnable = runnable
         self._static = not runnable.config_specs
-        self._schema = runnable.get_input_schema()
+        self._schema = input_model(runnable)
         # An input typed Any is taken as sent: validating it would only copy it.
         self._any = self._static and _root_type(self._schema) is Any
         self._cache: OrderedDict[bytes, Any] = OrderedDict()
@@ -165,7 +166,7 @@ class InputValidator:
         key = config_key(config["configurable"])
         schema = self._cache.get(key)
         if schema is None:
-            schema = self._runnable.get_input_schema(config)
+            schema = input_model(self._runnable, config)
             self._cache[key] = schema
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -192,6 +193,8 @@ def unpack(value: Any) -> Any:
         return message
     if isinstance(value, (Serializable, CustomUserType)):
         return value
+    if isinstance(value, PartialState):  # a graph's state update: only the keys sent
+        return {name: unpack(getattr(value, name)) for name in value.model_fields_set}
     if isinstance(value, BaseModel):
         return {name: unpack(getattr(value, name)) for name in type(value).model_fields}
     if isinstance(value, list):

@@ -14,6 +14,7 @@ import orjson
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from chainserve.server.errors import logger
+from chainserve.server.graphs import config_model, input_model, output_model
 
 Schema = dict[str, Any]
 _CACHE_SIZE = 128
@@ -67,13 +68,13 @@ class RunnableSchemas:
         return self._cache[key]
 
     def _input(self, config: RunnableConfig) -> Schema:
-        return json_schema(lambda: self._runnable.get_input_schema(config), f"{self._name} input")
+        return json_schema(lambda: input_model(self._runnable, config), f"{self._name} input")
 
     def _output(self, config: RunnableConfig) -> Schema:
-        return json_schema(lambda: self._runnable.get_output_schema(config), f"{self._name} output")
+        return json_schema(lambda: output_model(self._runnable, config), f"{self._name} output")
 
     def _config(self, config: RunnableConfig) -> Schema:
         return json_schema(
-            lambda: self._runnable.with_config(config).config_schema(include=self._config_keys),
+            lambda: config_model(self._runnable.with_config(config), self._config_keys),
             f"{self._name} config",
         )
