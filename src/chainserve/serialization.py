@@ -12,6 +12,8 @@ code passing ``serializer=`` keeps working after changing its import.
 from __future__ import annotations
 
 import abc
+import json
+import re
 from typing import Any
 
 import orjson
@@ -40,7 +42,7 @@ from langchain_core.outputs import (
 from langchain_core.prompt_values import ChatPromptValueConcrete, StringPromptValue
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["SerializationError", "Serializer", "WellKnownLCSerializer"]
+__all__ = ["SerializationError", "Serializer", "WellKnownLCSerializer", "dumps", "loads"]
 
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -80,12 +82,41 @@ def _default(obj: Any) -> Any:
     raise SerializationError(f"Object of type {type(obj).__name__} is not serializable")
 
 
+# orjson holds integers in 64 bits: one of 19 digits or more may not fit (it would be
+# read as a float, or not written at all), so those bodies go through the json module.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_LONG_NUMBER_TEXT = re.compile(r"[0-9]{19}")
+
+
 def dumps(obj: Any) -> bytes:
-    """Encode ``obj`` as compact JSON bytes (pydantic models via ``model_dump()``)."""
+    """Encode ``obj`` as compact JSON bytes (pydantic models via ``model_dump()``);
+    integers of any size are written exactly, as LangServe does."""
     try:
         return orjson.dumps(obj, default=_default, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError as exc:
+        if "64-bit" not in str(exc):
+            raise SerializationError(str(exc)) from exc
+    try:
+        return json.dumps(obj, default=_default, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
         raise SerializationError(str(exc)) from exc
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON; integers beyond 64 bits stay exact, as LangServe reads them."""
+    return exact(data, orjson.loads(data))
+
+
+def exact(data: bytes | str, value: Any) -> Any:
+    """``value``, orjson's reading of ``data``, or ``data`` read again by the json
+    module when it holds a number too long for orjson to keep exact."""
+    pattern = _LONG_NUMBER if isinstance(data, bytes) else _LONG_NUMBER_TEXT
+    if not pattern.search(data):  # type: ignore[arg-type]
+        return value
+    try:
+        return json.loads(data)
+    except RecursionError:  # deeper than the json module goes: keep orjson's floats
+        return value
 
 
 def decode_well_known(value: Any) -> Any:
@@ -120,11 +151,11 @@ class Serializer(abc.ABC):
 
     def dumpd(self, obj: Any) -> Any:
         """Encode an object to a JSON-compatible value."""
-        return orjson.loads(self.dumps(obj))
+        return loads(self.dumps(obj))
 
     def loads(self, s: bytes | str) -> Any:
         """Decode JSON text."""
-        return self.loadd(orjson.loads(s))
+        return self.loadd(loads(s))
 
 
 class WellKnownLCSerializer(Serializer):

@@ -9,6 +9,7 @@ error for endpoint names given as a string.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -64,6 +65,8 @@ def parity_app(add_routes: Callable[..., Any]) -> FastAPI:
         config_keys=keys,
     )
     add_routes(app, RunnableLambda(_seen_tags), path="/seen_tags", config_keys=keys)
+    add_routes(app, RunnableLambda(lambda x: x), path="/echo")
+    add_routes(app, RunnableLambda(repr), path="/repr")
     add_routes(
         app,
         RunnableLambda(lambda x: x),
@@ -187,3 +190,25 @@ def test_endpoint_names_error_is_also_a_type_error() -> None:
     with pytest.raises(TypeError) as info:
         chainserve.add_routes(FastAPI(), RunnableLambda(lambda x: x), disabled_endpoints="invoke")
     assert isinstance(info.value, chainserve.exceptions.EndpointNamesError)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**64, -(2**63) - 1, 123456789012345678901234567890, [1.25, 10**30, {"n": -(10**40)}]],
+    ids=["2**64", "-2**63-1", "30_digits", "nested"],
+)
+async def test_integers_beyond_64_bits_stay_exact(
+    clients: dict[str, httpx.AsyncClient], value: Any
+) -> None:
+    # As LangServe, the runnable gets them exact.
+    read = await both(clients, "POST", "/repr/invoke", content=json.dumps({"input": value}))
+    ours, theirs = (read[name].json()["output"] for name in PACKAGES)
+    assert ours == theirs == repr(value)
+    # And, unlike LangServe (whose orjson encoder answers 500), outputs are written exact.
+    client = clients["chainserve"]
+    invoked = await client.post("/echo/invoke", content=json.dumps({"input": value}))
+    batched = await client.post("/echo/batch", content=json.dumps({"inputs": [value, 1]}))
+    streamed = await client.post("/echo/stream", content=json.dumps({"input": value}))
+    assert json.loads(invoked.text)["output"] == value
+    assert json.loads(batched.text)["output"] == [value, 1]
+    assert ("data", value) in parse_events(streamed.text)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from chainserve._protocol import LOG_FILTERS
 from chainserve.schema import CustomUserType
-from chainserve.serialization import decode_well_known
+from chainserve.serialization import decode_well_known, exact
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
 from chainserve.server.graphs import PartialState, input_model
 from chainserve.server.limits import Limits
@@ -49,7 +49,7 @@ async def read_body(request: Request, limits: Limits) -> dict[str, Any]:
         raise invalid(
             "json_invalid", ("body",), f"JSON nested deeper than {limits.max_json_depth} levels"
         )
-    return body
+    return exact(raw, body)
 
 
 async def _read(request: Request, max_size: int) -> bytes:
