@@ -36,7 +36,9 @@ def test_marked_python_blocks_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     marked = [(line, code) for line, code in _blocks("python") if MARKER in code]
     assert marked, f"no README python block is marked {MARKER!r}"
     for line, code in marked:
-        exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "readme"})
+        # dont_inherit: the block runs as a user would run it, not with this
+        # module's `from __future__ import annotations`.
+        exec(compile(code, f"README.md:{line}", "exec", dont_inherit=True), {"__name__": "readme"})
 
 
 def test_command_lines_in_shell_blocks_parse() -> None:

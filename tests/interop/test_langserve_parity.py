@@ -19,7 +19,7 @@ import pytest
 from apps import KeywordRetriever
 from fastapi import FastAPI
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from servers import asgi_client
+from servers import asgi_client, serve
 from sse import parse_events
 from sse_starlette.sse import AppStatus
 
@@ -212,3 +212,13 @@ async def test_integers_beyond_64_bits_stay_exact(
     assert json.loads(invoked.text)["output"] == value
     assert json.loads(batched.text)["output"] == [value, 1]
     assert ("data", value) in parse_events(streamed.text)
+
+
+def test_remote_runnable_keeps_integers_beyond_64_bits(apps: dict[str, FastAPI]) -> None:
+    with serve(apps["chainserve"]) as url:
+        remote = chainserve.RemoteRunnable(f"{url}/echo")
+        value = {"n": 10**30, "m": [-(2**64)]}
+        assert remote.invoke(value) == value
+        assert remote.batch([value]) == [value]
+        assert list(remote.stream(value)) == [value]
+        remote.close()

@@ -1,16 +1,21 @@
 """HTTP plumbing of the client: sending with retries, and translating failures.
 
-Every httpx failure leaves here as a ``chainserve.exceptions`` error that names the
-URL, carries a redacted copy of the request, and never holds a connection open.
+Only the ``post``/``stream`` API of the client is used, with plain ``str`` URLs, so any
+httpx-compatible client works: httpx's, httpx2's (an API-compatible fork of httpx, which
+Starlette's ``TestClient`` is built on), or a duck-typed one. Every failure leaves here
+as a ``chainserve.exceptions`` error that names the URL, carries a redacted
+``httpx.Request``, and never holds a connection open.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import orjson
@@ -25,18 +30,55 @@ from chainserve.exceptions import (
     ServerUnreachableError,
     UnexpectedResponseError,
 )
+from chainserve.serialization import loads
 
 from ._sse import ServerSentEvent, aiter_sse, iter_sse
 
 __all__ = [
+    "AsyncClient",
+    "AsyncEvents",
+    "Events",
+    "SyncClient",
     "aopen_event_stream",
     "asend",
     "error_from_event",
+    "incomplete_stream",
     "open_event_stream",
     "sanitize_request",
     "send",
 ]
 
+T = TypeVar("T")
+# The client's responses, requests and errors may be httpx2's: they share httpx's API,
+# so they are typed as httpx's.
+Events = tuple[httpx.Request, Iterator[ServerSentEvent]]
+AsyncEvents = tuple[httpx.Request, AsyncIterator[ServerSentEvent]]
+
+
+class SyncClient(Protocol):
+    """What is used of ``RemoteRunnable.sync_client`` (an httpx or httpx2 client)."""
+
+    def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> httpx.Response: ...
+
+    def stream(
+        self, method: str, url: str, *, content: bytes, headers: dict[str, str]
+    ) -> AbstractContextManager[httpx.Response]: ...
+
+
+class AsyncClient(Protocol):
+    """What is used of ``RemoteRunnable.async_client``."""
+
+    async def post(
+        self, url: str, *, content: bytes, headers: dict[str, str]
+    ) -> httpx.Response: ...
+
+    def stream(
+        self, method: str, url: str, *, content: bytes, headers: dict[str, str]
+    ) -> AbstractAsyncContextManager[httpx.Response]: ...
+
+
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_SSE_HEADERS = {**_JSON_HEADERS, "Accept": "text/event-stream", "Cache-Control": "no-store"}
 # Headers that cannot carry credentials; every other header is redacted (§14.5).
 _SAFE_HEADERS = frozenset(
     {
@@ -50,20 +92,26 @@ _SAFE_HEADERS = frozenset(
         "user-agent",
     }
 )
-# Failures that happen before the request reached the server, so retrying is safe.
-_RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout)
 _SNIPPET = 1000
 
 
+def _transport_errors(*names: str) -> tuple[type[httpx.TransportError], ...]:
+    """The httpx transport error classes ``names``, and httpx2's twins if it is loaded.
+
+    httpx2 need not be installed, but a client built on it has imported it.
+    """
+    modules = [module for module in (httpx, sys.modules.get("httpx2")) if module]
+    return tuple(getattr(module, name) for module in modules for name in names)
+
+
 def sanitize_request(request: httpx.Request) -> httpx.Request:
-    """A copy of ``request`` with credentials (headers, URL password) redacted."""
-    headers = httpx.Headers(
-        [
-            (key, value if key.lower() in _SAFE_HEADERS else "<redacted>")
-            for key, value in request.headers.multi_items()
-        ]
-    )
-    url = request.url
+    """An ``httpx.Request`` copy of ``request`` (which may be httpx2's) with credentials
+    (headers, URL password) redacted."""
+    headers = [
+        (key, value if key.lower() in _SAFE_HEADERS else "<redacted>")
+        for key, value in request.headers.multi_items()
+    ]
+    url = httpx.URL(str(request.url))
     if url.password:
         url = url.copy_with(password="<redacted>")
     return httpx.Request(request.method, url, headers=headers, stream=request.stream)
@@ -81,9 +129,9 @@ def _transport_error(exc: httpx.TransportError, attempts: int = 1) -> Exception:
     request = sanitize_request(exc.request)
     where = f"{_target(exc.request)}: {type(exc).__name__}: {exc}"
     tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, _transport_errors("TimeoutException")):
         return RemoteTimeoutError(f"Timed out on {where}{tries}", request=request)
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, _transport_errors("ConnectError")):
         return ServerUnreachableError(f"Cannot connect to {where}{tries}", request=request)
     return RemoteConnectionError(f"Connection failed on {where}", request=request)
 
@@ -117,72 +165,68 @@ def error_from_event(data: str, request: httpx.Request) -> ServerError:
     return cls(text, request=request, response=response, body=body)
 
 
-def send(
-    client: httpx.Client,
-    request: httpx.Request,
-    *,
-    max_retries: int,
-    stream: bool = False,
-) -> httpx.Response:
-    """Send ``request``, retrying connect failures; raise ``ServerError`` on non-2xx."""
-    attempt = 0
+def incomplete_stream(request: httpx.Request) -> IncompleteStreamError:
+    """The error for an event stream that ended without its ``end`` event."""
+    return IncompleteStreamError(
+        f"The event stream from {_target(request)} ended without an end event"
+    )
+
+
+def _attempt(call: Callable[[], T], *, retries: int) -> T:
+    """``call()``, retried up to ``retries`` times when no connection could be opened
+    (nothing reached the server, so retrying is safe); failures leave translated."""
+    failures = 0
     while True:
         try:
-            response = client.send(request, stream=stream)
-            break
-        except _RETRYABLE as exc:
-            attempt += 1
-            if attempt > max_retries:
-                raise _transport_error(exc, attempt) from exc
-            time.sleep(_backoff(attempt - 1))
-        except httpx.TransportError as exc:
+            return call()
+        except _transport_errors("ConnectError", "ConnectTimeout") as exc:
+            failures += 1
+            if failures > retries:
+                raise _transport_error(exc, failures) from exc
+            time.sleep(_backoff(failures - 1))
+        except _transport_errors("TransportError") as exc:
             raise _transport_error(exc) from exc
-    if response.is_success:
-        return response
-    try:
-        response.read()
-    except httpx.TransportError as exc:
-        raise _transport_error(exc) from exc
-    finally:
-        response.close()
-    raise status_error(response)
 
 
-async def asend(
-    client: httpx.AsyncClient,
-    request: httpx.Request,
-    *,
-    max_retries: int,
-    stream: bool = False,
-) -> httpx.Response:
+async def _aattempt(call: Callable[[], Awaitable[T]], *, retries: int) -> T:
+    """Async twin of ``_attempt``."""
+    failures = 0
+    while True:
+        try:
+            return await call()
+        except _transport_errors("ConnectError", "ConnectTimeout") as exc:
+            failures += 1
+            if failures > retries:
+                raise _transport_error(exc, failures) from exc
+            await asyncio.sleep(_backoff(failures - 1))
+        except _transport_errors("TransportError") as exc:
+            raise _transport_error(exc) from exc
+
+
+def send(client: SyncClient, url: str, body: bytes, *, max_retries: int) -> httpx.Response:
+    """POST the JSON ``body`` to ``url``; raise ``ServerError`` on non-2xx."""
+    response = _attempt(
+        lambda: client.post(url, content=body, headers=_JSON_HEADERS), retries=max_retries
+    )
+    if not response.is_success:
+        raise status_error(response)
+    return response
+
+
+async def asend(client: AsyncClient, url: str, body: bytes, *, max_retries: int) -> httpx.Response:
     """Async twin of ``send``."""
-    attempt = 0
-    while True:
-        try:
-            response = await client.send(request, stream=stream)
-            break
-        except _RETRYABLE as exc:
-            attempt += 1
-            if attempt > max_retries:
-                raise _transport_error(exc, attempt) from exc
-            await asyncio.sleep(_backoff(attempt - 1))
-        except httpx.TransportError as exc:
-            raise _transport_error(exc) from exc
-    if response.is_success:
-        return response
-    try:
-        await response.aread()
-    except httpx.TransportError as exc:
-        raise _transport_error(exc) from exc
-    finally:
-        await response.aclose()
-    raise status_error(response)
+    response = await _aattempt(
+        lambda: client.post(url, content=body, headers=_JSON_HEADERS), retries=max_retries
+    )
+    if not response.is_success:
+        raise status_error(response)
+    return response
 
 
 def decode_json(response: httpx.Response) -> dict[str, Any]:
     """The JSON object body of an invoke/batch response."""
     try:
-        payload = orjson.loads(response.content)
+        payload = loads(response.content)  # integers beyond 64 bits stay exact
     except orjson.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict) or "output" not in payload:
@@ -204,7 +248,7 @@ def _check_event_stream(response: httpx.Response) -> None:
 
 
 def _stream_error(exc: httpx.TransportError) -> Exception:
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, _transport_errors("TimeoutException")):
         return _transport_error(exc)
     return IncompleteStreamError(
         f"The event stream from {_target(exc.request)} broke off before its end "
@@ -217,7 +261,7 @@ def _guarded(
 ) -> Generator[ServerSentEvent, None, None]:
     try:
         yield from events
-    except httpx.TransportError as exc:
+    except _transport_errors("TransportError") as exc:
         raise _stream_error(exc) from exc
 
 
@@ -228,35 +272,48 @@ async def _aguarded(
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
                 yield event
-    except httpx.TransportError as exc:
+    except _transport_errors("TransportError") as exc:
         raise _stream_error(exc) from exc
 
 
 @contextlib.contextmanager
 def open_event_stream(
-    client: httpx.Client, request: httpx.Request, *, max_retries: int
-) -> Iterator[Iterator[ServerSentEvent]]:
-    """Send ``request`` and yield its SSE events; the response is always closed."""
-    response = send(client, request, max_retries=max_retries, stream=True)
-    events = _guarded(iter_sse(response))
-    try:
+    client: SyncClient, url: str, body: bytes, *, max_retries: int
+) -> Iterator[Events]:
+    """POST the JSON ``body`` to ``url``; yield the request sent and its SSE events.
+
+    The response is always closed. Raises ``ServerError`` on non-2xx.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def connect() -> httpx.Response:
+            opening = client.stream("POST", url, content=body, headers=_SSE_HEADERS)
+            return stack.enter_context(opening)
+
+        response = _attempt(connect, retries=max_retries)
+        if not response.is_success:
+            _attempt(response.read, retries=0)  # the error body, for the message
+            raise status_error(response)
         _check_event_stream(response)
-        yield events
-    finally:
-        events.close()
-        response.close()
+        events = stack.enter_context(contextlib.closing(_guarded(iter_sse(response))))
+        yield response.request, events
 
 
 @contextlib.asynccontextmanager
 async def aopen_event_stream(
-    client: httpx.AsyncClient, request: httpx.Request, *, max_retries: int
-) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+    client: AsyncClient, url: str, body: bytes, *, max_retries: int
+) -> AsyncIterator[AsyncEvents]:
     """Async twin of ``open_event_stream``."""
-    response = await asend(client, request, max_retries=max_retries, stream=True)
-    events = _aguarded(aiter_sse(response))
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def connect() -> httpx.Response:
+            opening = client.stream("POST", url, content=body, headers=_SSE_HEADERS)
+            return await stack.enter_async_context(opening)
+
+        response = await _aattempt(connect, retries=max_retries)
+        if not response.is_success:
+            await _aattempt(response.aread, retries=0)
+            raise status_error(response)
         _check_event_stream(response)
-        yield events
-    finally:
-        await events.aclose()
-        await response.aclose()
+        events = _aguarded(aiter_sse(response))
+        yield response.request, await stack.enter_async_context(contextlib.aclosing(events))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import ssl
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Literal
 
 import httpx
@@ -24,15 +27,18 @@ from langchain_core.runnables.utils import AddableDict, Input, Output
 from langchain_core.tracers.log_stream import RunLog, RunLogPatch
 
 from chainserve._protocol import LOG_FILTERS
-from chainserve.exceptions import IncompleteStreamError, UnexpectedResponseError
+from chainserve.exceptions import UnexpectedResponseError
 from chainserve.serialization import Serializer, WellKnownLCSerializer, dumps
 
 from ._callbacks import CallbackReplayer, decode_callback_events, log_once, replay_handlers
 from ._http import (
+    AsyncEvents,
+    Events,
     aopen_event_stream,
     asend,
     decode_json,
     error_from_event,
+    incomplete_stream,
     open_event_stream,
     send,
 )
@@ -121,9 +127,14 @@ class RemoteRunnable(Runnable[Input, Output]):
         serializer: must match the server's ``serializer``.
 
     Sync methods use ``sync_client`` and async methods ``async_client``; both are
-    public and may be replaced (e.g. by a client with an ``httpx.ASGITransport``).
-    Requests use absolute URLs built from ``url``, so a replacement needs no
-    ``base_url``. ``close()`` releases the sync client, ``aclose()`` both.
+    public and may be replaced by any client with httpx's ``post``/``stream`` API: an
+    httpx or httpx2 client (e.g. with an ``ASGITransport``) or Starlette's
+    ``TestClient(app)``. Requests use absolute URLs built from ``url``, so a
+    replacement needs no ``base_url``.
+
+    ``close()`` releases the sync client, ``aclose()`` both. When the RemoteRunnable
+    is garbage collected, the two clients it created are closed; replacements are
+    not: they belong to whoever made them (as in LangServe).
     """
 
     def __init__(
@@ -157,8 +168,8 @@ class RemoteRunnable(Runnable[Input, Output]):
         self.max_retries = max_retries
         self.use_server_callback_events = use_server_callback_events
         self.serializer = serializer or WellKnownLCSerializer()
-        # Closing a sync client is safe from any thread, unlike an async one.
-        weakref.finalize(self, self.sync_client.close)
+        finalizer = weakref.finalize(self, _close_clients, self.sync_client, self.async_client)
+        finalizer.atexit = False  # the OS closes the sockets; closing then only makes noise
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -188,14 +199,26 @@ class RemoteRunnable(Runnable[Input, Output]):
 
     # -- requests -------------------------------------------------------------------
 
-    def _request(
-        self, client: httpx.Client | httpx.AsyncClient, endpoint: str, body: dict[str, Any]
-    ) -> httpx.Request:
-        headers = {"Content-Type": "application/json"}
-        if endpoint.startswith("stream"):
-            headers |= {"Accept": "text/event-stream", "Cache-Control": "no-store"}
-        url = httpx.URL(self.url).join(endpoint)
-        return client.build_request("POST", url, content=dumps(body), headers=headers)
+    # Absolute ``str`` URLs, so that a replacement client (httpx2's, too) needs no
+    # ``base_url``.
+
+    def _post(self, endpoint: str, body: dict[str, Any]) -> httpx.Response:
+        url, content = self.url + endpoint, dumps(body)
+        return send(self.sync_client, url, content, max_retries=self.max_retries)
+
+    async def _apost(self, endpoint: str, body: dict[str, Any]) -> httpx.Response:
+        url, content = self.url + endpoint, dumps(body)
+        return await asend(self.async_client, url, content, max_retries=self.max_retries)
+
+    def _events(self, endpoint: str, body: dict[str, Any]) -> AbstractContextManager[Events]:
+        url, content = self.url + endpoint, dumps(body)
+        return open_event_stream(self.sync_client, url, content, max_retries=self.max_retries)
+
+    def _aevents(
+        self, endpoint: str, body: dict[str, Any]
+    ) -> AbstractAsyncContextManager[AsyncEvents]:
+        url, content = self.url + endpoint, dumps(body)
+        return aopen_event_stream(self.async_client, url, content, max_retries=self.max_retries)
 
     def _run_body(self, input: Any, config: RunnableConfig | None, **extra: Any) -> dict[str, Any]:
         return {
@@ -245,8 +268,7 @@ class RemoteRunnable(Runnable[Input, Output]):
         run_manager: CallbackManagerForChainRun,
         config: RunnableConfig,
     ) -> Output:
-        request = self._request(self.sync_client, "invoke", self._run_body(input, config))
-        response = send(self.sync_client, request, max_retries=self.max_retries)
+        response = self._post("invoke", self._run_body(input, config))
         output, events = self._decode_invoke(response)
         CallbackReplayer(run_manager).replay(events)
         return output
@@ -263,9 +285,7 @@ class RemoteRunnable(Runnable[Input, Output]):
         run_manager: AsyncCallbackManagerForChainRun,
         config: RunnableConfig,
     ) -> Output:
-        body = self._run_body(input, config)
-        request = self._request(self.async_client, "invoke", body)
-        response = await asend(self.async_client, request, max_retries=self.max_retries)
+        response = await self._apost("invoke", self._run_body(input, config))
         output, events = self._decode_invoke(response)
         await CallbackReplayer(run_manager).areplay(events)
         return output
@@ -296,9 +316,7 @@ class RemoteRunnable(Runnable[Input, Output]):
         run_manager: list[CallbackManagerForChainRun],
         config: list[RunnableConfig],
     ) -> list[Exception | Output]:
-        body = self._batch_body(inputs, config)
-        request = self._request(self.sync_client, "batch", body)
-        response = send(self.sync_client, request, max_retries=self.max_retries)
+        response = self._post("batch", self._batch_body(inputs, config))
         outputs, events = self._decode_batch(response, len(inputs))
         for manager, item_events in zip(run_manager, events, strict=False):
             CallbackReplayer(manager).replay(item_events)
@@ -324,9 +342,7 @@ class RemoteRunnable(Runnable[Input, Output]):
         run_manager: list[AsyncCallbackManagerForChainRun],
         config: list[RunnableConfig],
     ) -> list[Exception | Output]:
-        body = self._batch_body(inputs, config)
-        request = self._request(self.async_client, "batch", body)
-        response = await asend(self.async_client, request, max_retries=self.max_retries)
+        response = await self._apost("batch", self._batch_body(inputs, config))
         outputs, events = self._decode_batch(response, len(inputs))
         for manager, item_events in zip(run_manager, events, strict=False):
             await CallbackReplayer(manager).areplay(item_events)
@@ -372,9 +388,8 @@ class RemoteRunnable(Runnable[Input, Output]):
         **kwargs: Any,
     ) -> Iterator[Output]:
         body = self._stream_body(next(inputs), config, run_manager, kwargs)
-        request = self._request(self.sync_client, "stream", body)
         replayer = CallbackReplayer(run_manager)
-        with open_event_stream(self.sync_client, request, max_retries=self.max_retries) as events:
+        with self._events("stream", body) as (request, events):
             for sse in events:
                 if sse.event == "end":
                     return
@@ -383,7 +398,7 @@ class RemoteRunnable(Runnable[Input, Output]):
                     yield _addable(value)
                 elif sse.event == "callback_events":
                     replayer.replay(value)
-        raise _incomplete(request)
+        raise incomplete_stream(request)
 
     async def astream(
         self, input: Input, config: RunnableConfig | None = None, **kwargs: Any
@@ -404,11 +419,8 @@ class RemoteRunnable(Runnable[Input, Output]):
         **kwargs: Any,
     ) -> AsyncIterator[Output]:
         body = self._stream_body(await anext(inputs), config, run_manager, kwargs)
-        request = self._request(self.async_client, "stream", body)
         replayer = CallbackReplayer(run_manager)
-        async with aopen_event_stream(
-            self.async_client, request, max_retries=self.max_retries
-        ) as events:
+        async with self._aevents("stream", body) as (request, events):
             async for sse in events:
                 if sse.event == "end":
                     return
@@ -417,14 +429,11 @@ class RemoteRunnable(Runnable[Input, Output]):
                     yield _addable(value)
                 elif sse.event == "callback_events":
                     await replayer.areplay(value)
-        raise _incomplete(request)
+        raise incomplete_stream(request)
 
     async def _aiter_data(self, endpoint: str, body: dict[str, Any]) -> AsyncIterator[Any]:
         """Decoded ``data`` payloads of a stream_log / stream_events request."""
-        request = self._request(self.async_client, endpoint, body)
-        async with aopen_event_stream(
-            self.async_client, request, max_retries=self.max_retries
-        ) as events:
+        async with self._aevents(endpoint, body) as (request, events):
             async for sse in events:
                 if sse.event == "end":
                     return
@@ -433,7 +442,7 @@ class RemoteRunnable(Runnable[Input, Output]):
                 value = self._interpret(sse, request)
                 if sse.event == "data":
                     yield value
-        raise _incomplete(request)
+        raise incomplete_stream(request)
 
     async def _start_run(
         self, input: Any, config: RunnableConfig | None
@@ -552,12 +561,6 @@ def _addable(chunk: Any) -> Any:
     return AddableDict(chunk) if isinstance(chunk, dict) else chunk
 
 
-def _incomplete(request: httpx.Request) -> IncompleteStreamError:
-    return IncompleteStreamError(
-        f"The event stream from {request.method} {request.url} ended without an end event"
-    )
-
-
 def _for_client(options: dict[str, Any], transport_type: type) -> dict[str, Any]:
     """The options for one of the two clients: a ``transport`` in ``client_kwargs``
     goes only to the client it fits (e.g. ``httpx.ASGITransport`` to the async one)."""
@@ -565,3 +568,42 @@ def _for_client(options: dict[str, Any], transport_type: type) -> dict[str, Any]
     if transport is None or isinstance(transport, transport_type):
         return options
     return {key: value for key, value in options.items() if key != "transport"}
+
+
+# Tasks closing async clients of collected RemoteRunnables: a loop keeps only weak
+# references to its tasks, and a task collected while pending is never finished.
+_CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _close_clients(sync_client: httpx.Client, async_client: httpx.AsyncClient) -> None:
+    """A RemoteRunnable's finalizer: close the clients it created (a function, not a
+    method, as a finalizer holding ``self`` would keep the RemoteRunnable alive)."""
+    sync_client.close()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        _run_on_private_loop(async_client.aclose)
+        return
+    # Collected in async code, which must not block: close on the running loop.
+    task = loop.create_task(_quietly(async_client.aclose()))
+    _CLOSING.add(task)
+    task.add_done_callback(_CLOSING.discard)
+
+
+def _run_on_private_loop(aclose: Callable[[], Awaitable[None]]) -> None:
+    # Not asyncio.run: it would replace and then unset this thread's event loop.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_quietly(aclose()))
+    finally:
+        loop.close()
+
+
+async def _quietly(closing: Awaitable[None]) -> None:
+    """Await ``closing``, ignoring failures, which a finalizer has nobody to report to.
+
+    Notably, closing connections opened on an event loop that is closed since fails
+    ("Event loop is closed"): asyncio closes their sockets when it collects them.
+    """
+    with contextlib.suppress(Exception):
+        await closing
