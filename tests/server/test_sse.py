@@ -13,9 +13,10 @@ import pytest
 from fastapi import FastAPI
 from langchain_core.runnables import RunnableLambda
 from sse import parse_events
+from starlette.requests import ClientDisconnect
 
 from chainserve import add_routes
-from chainserve.server.sse import FrameQueue
+from chainserve.server.sse import ERROR_FRAME, KEEPALIVE_FRAME, TIMEOUT_FRAME, FrameQueue
 
 CHUNKS = 200
 PACE = 0.1  # seconds between chunks of the slow run: fifty windows
@@ -184,3 +185,140 @@ async def test_the_slot_is_freed_once_the_run_and_the_writer_are_both_done() -> 
     assert await gated.next_batch() == (b"first", False)
     await gated.close()  # the client left mid-run: the run is cancelled, the slot freed
     assert closed == ["freed"]
+
+
+# Silent runs: a bounded wait for the first frame, keep-alive comments ---------------
+
+
+async def _silent_then(release: asyncio.Event, items: list[bytes]):  # type: ignore[no-untyped-def]
+    await release.wait()
+    for item in items:
+        yield item
+
+
+async def _silent_then_fails(release: asyncio.Event):  # type: ignore[no-untyped-def]
+    await release.wait()
+    raise RuntimeError("boom")
+    yield b"never"
+
+
+async def _stays() -> dict[str, Any]:
+    await asyncio.Event().wait()  # the client never leaves
+    raise AssertionError("unreachable")
+
+
+async def _leaves() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
+
+
+async def _batches(queue: FrameQueue, idle: float) -> list[tuple[bytes, bool]]:
+    """Every batch the writer gets, up to and including the last."""
+    batches = [await queue.next_batch(idle)]
+    while not batches[-1][1]:
+        batches.append(await queue.next_batch(idle))
+    return batches
+
+
+async def test_first_returns_once_its_wait_passes_and_the_run_goes_on() -> None:
+    release = asyncio.Event()
+    queue = FrameQueue(_silent_then(release, [b"late"]))
+    assert await asyncio.wait_for(queue.first(_stays, wait=0.01), 10) is None
+    release.set()  # the run was not cancelled: its frames still come
+    assert await asyncio.wait_for(queue.next_batch(), 10) == (b"late", True)
+    await queue.close()
+
+
+async def test_a_failure_after_the_wait_is_an_error_frame() -> None:
+    release = asyncio.Event()
+    queue = FrameQueue(_silent_then_fails(release))
+    assert await asyncio.wait_for(queue.first(_stays, wait=0.01), 10) is None
+    release.set()
+    batches = await asyncio.wait_for(_batches(queue, idle=0.01), 10)
+    assert batches[-1] == (ERROR_FRAME, True)
+    assert {body for body, _ in batches[:-1]} <= {KEEPALIVE_FRAME}
+    await queue.close()
+
+
+async def test_first_still_reports_a_disconnect_within_its_wait() -> None:
+    release = asyncio.Event()
+    freed: list[str] = []
+    queue = FrameQueue(_silent_then(release, [b"x"]), on_done=lambda: freed.append("freed"))
+    with pytest.raises(ClientDisconnect):
+        await asyncio.wait_for(queue.first(_leaves, wait=3600), 10)
+    assert freed == ["freed"]  # the run was cancelled and the writer is done
+
+
+async def test_an_idle_writer_gets_keepalives_then_the_frames() -> None:
+    release = asyncio.Event()
+    queue = FrameQueue(_silent_then(release, [b"x"] * 5))
+    assert await asyncio.wait_for(queue.next_batch(idle=0.01), 10) == (KEEPALIVE_FRAME, False)
+    assert await asyncio.wait_for(queue.next_batch(idle=0.01), 10) == (KEEPALIVE_FRAME, False)
+    release.set()
+    batches = await asyncio.wait_for(_batches(queue, idle=0.01), 10)
+    # The five frames come at once and are still written together, keep-alives aside.
+    assert [body for body, _ in batches if body != KEEPALIVE_FRAME] == [b"x" * 5]
+    await queue.close()
+
+
+async def test_frames_already_queued_get_no_keepalive() -> None:
+    queue = FrameQueue(_counted([], 3), maxsize=None)
+    await asyncio.sleep(0.05)  # the run is over; its frames are queued
+    # A tiny idle bound changes nothing when there is something to write.
+    assert await asyncio.wait_for(queue.next_batch(idle=1e-9), 10) == (b"xxx", True)
+    assert queue._keepalive is None  # no timer was armed
+    await queue.close()
+
+
+async def _paced(count: int):  # type: ignore[no-untyped-def]
+    for _ in range(count):
+        await asyncio.sleep(0.001)
+        yield b"x"
+
+
+async def test_one_keepalive_timer_serves_a_whole_streaming_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counting(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        if getattr(callback, "__name__", "") == "_keepalive_due":
+            armed.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counting)
+    queue = FrameQueue(_paced(50), window=0)  # window 0: each frame its own wait
+    batches = await asyncio.wait_for(_batches(queue, idle=3600), 10)
+    assert b"".join(body for body, _ in batches) == b"x" * 50
+    assert len(batches) > 10  # the writer waited for many of the frames
+    assert len(armed) == 1  # but armed one timer, not one per wait
+    await queue.close()
+
+
+async def test_a_run_timeout_after_keepalives_ends_with_the_timeout_frame() -> None:
+    freed: list[str] = []
+    queue = FrameQueue(
+        _silent_then(asyncio.Event(), [b"x"]),
+        timeout=0.5,
+        on_done=lambda: freed.append("freed"),
+    )
+    # The keep-alive timer is due long before the run's: comments, then the timeout.
+    batches = await asyncio.wait_for(_batches(queue, idle=0.02), 10)
+    assert batches[-1] == (TIMEOUT_FRAME, True)
+    assert batches[:-1] and {body for body, _ in batches[:-1]} == {KEEPALIVE_FRAME}
+    assert freed == ["freed"]
+    await queue.close()
+    assert freed == ["freed"]
+
+
+async def test_abort_wakes_a_writer_waiting_for_a_keepalive() -> None:
+    freed: list[str] = []
+    queue = FrameQueue(_silent_then(asyncio.Event(), [b"x"]), on_done=lambda: freed.append("f"))
+    batch = asyncio.ensure_future(queue.next_batch(idle=3600))
+    await asyncio.sleep(0.01)
+    assert not batch.done()
+    await queue.abort()  # the client left
+    assert await asyncio.wait_for(batch, 10) == (b"", True)
+    assert queue._keepalive is None  # its timer was cancelled with the run
+    assert freed == ["f"]

@@ -405,13 +405,13 @@ class APIHandler:
             frames, timeout=self.limits.run_timeout, on_done=self._slots.release, maxsize=maxsize
         )
         try:
-            done = await queue.first(request.receive)
+            done = await queue.first(request.receive, self.limits.header_wait)
         except ClientDisconnect:
             return Response(status_code=_CLIENT_GONE)
         if done is not None and done.error is not None:
             await queue.close()
             return failure_response(request, done.error)
-        return EventStreamResponse(queue)
+        return EventStreamResponse(queue, keepalive=self.limits.keepalive_interval)
 
     def _schema_config(
         self, config_hash: str, server_config: RunnableConfig | None

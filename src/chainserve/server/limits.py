@@ -20,6 +20,13 @@ class Limits:
     - ``run_timeout``: seconds a run may take (None: no limit); past it the run is
       cancelled and the client gets 504 (or, once a stream has begun, an ``error``
       event with status 504).
+    - ``header_wait``: the longest (seconds) a stream holds its response headers
+      waiting for the run's first output (None: until it comes). A run that fails
+      within it gets a real HTTP error status; past it the headers go out (200) and a
+      later failure is an ``error`` event, as for a failure after the first output.
+    - ``keepalive_interval``: once a stream's headers are out, a ``: keep-alive``
+      comment is written whenever the stream has written nothing for this many seconds
+      (None: never), so that proxies do not close a stream whose run is thinking.
     """
 
     max_body_size: int = 10 * 1024 * 1024
@@ -28,6 +35,8 @@ class Limits:
     max_concurrent_runs: int | None = None
     run_timeout: float | None = None
     retry_after: int = 1
+    header_wait: float | None = 5.0
+    keepalive_interval: float | None = 15.0
 
     def __post_init__(self) -> None:
         for name in ("max_body_size", "max_batch_size", "max_json_depth"):
@@ -35,8 +44,10 @@ class Limits:
                 raise ValueError(f"Limits.{name} must be at least 1")
         if self.max_concurrent_runs is not None and self.max_concurrent_runs < 1:
             raise ValueError("Limits.max_concurrent_runs must be at least 1 or None")
-        if self.run_timeout is not None and self.run_timeout <= 0:
-            raise ValueError("Limits.run_timeout must be positive or None")
+        for name in ("run_timeout", "header_wait", "keepalive_interval"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:  # "not >": NaN is refused too
+                raise ValueError(f"Limits.{name} must be positive or None")
 
 
 class RunSlots:

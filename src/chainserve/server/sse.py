@@ -1,10 +1,11 @@
 """Server-Sent Events: framing, and a response that relays a run's frames.
 
 A run's frames are produced by a task into a queue (bounded but for ``stream_log``).
-The response waits for the first frame before sending any header, so a run that fails
-before producing anything gets a real HTTP error status rather than a 200 with an error
-event. Frames that come fast are written together, and a client that disconnects
-cancels the run.
+The response waits for the first frame (for a while) before sending any header, so a
+run that fails before producing anything gets a real HTTP error status rather than a
+200 with an error event. Frames that come fast are written together, a stream silent
+for long gets a keep-alive comment (proxies close idle connections), and a client that
+disconnects cancels the run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def frame(event: str, data: bytes) -> bytes:
 
 
 END_FRAME = b"event: end\r\n\r\n"
+# A comment: every SSE parser skips it, but it is traffic to a proxy's idle timer.
+KEEPALIVE_FRAME = b": keep-alive\r\n\r\n"
 ERROR_FRAME = frame("error", orjson.dumps(STREAM_ERROR))
 TIMEOUT_FRAME = frame("error", orjson.dumps({"status_code": 504, "message": "Gateway Timeout"}))
 
@@ -90,6 +93,12 @@ class FrameQueue:
     frames that come sooner are gathered until that window has passed, so a fast run
     costs one write per window instead of one per chunk, and no frame waits longer
     than the window.
+
+    A writer that passes ``idle`` to ``next_batch`` gets ``KEEPALIVE_FRAME`` once that
+    long has passed since its last write with no frame. One timer serves many waits:
+    it is armed only when none is, and if a write came after it was armed, its firing
+    just arms the next; so a run streaming tokens pays for one timer per ``idle``
+    seconds, not one per token.
     """
 
     def __init__(
@@ -109,6 +118,8 @@ class FrameQueue:
         self._producer: asyncio.Future[None] | None = None
         self._last_write: float | None = None
         self._filling = False
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._idle_since: float | None = None  # the last write the timer was armed for
         self._task = asyncio.ensure_future(self._pump(frames))
         self._on_done = on_done
         self._open = 2  # the run and the writer
@@ -146,31 +157,46 @@ class FrameQueue:
             self._reader = self._loop.create_future()
             await self._reader
 
-    async def first(self, receive: Receive) -> _Done | None:
+    async def first(self, receive: Receive, wait: float | None = None) -> _Done | None:
         """Wait for the first frame without taking it; the end marker if none came.
 
-        Raises ``ClientDisconnect`` (after cancelling the run) if the client leaves.
+        Returns None once a frame is there or ``wait`` seconds have passed without one:
+        the response starts anyway and the run goes on. Raises ``ClientDisconnect``
+        (after cancelling the run) if the client leaves.
         """
         if not self._frames:
             waiter = asyncio.ensure_future(self._wait_for_frame())
             watcher = asyncio.ensure_future(wait_for_disconnect(receive))
             try:
-                await asyncio.wait((waiter, watcher), return_when=asyncio.FIRST_COMPLETED)
+                ended, _ = await asyncio.wait(
+                    (waiter, watcher), timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
             except BaseException:  # this request was cancelled (e.g. shutdown)
                 await self.close()
                 raise
             finally:
                 watcher.cancel()
-            if not waiter.done():
+            if waiter not in ended:
                 waiter.cancel()
-                await self.close()
-                raise ClientDisconnect()
+                if watcher in ended:
+                    await self.close()
+                    raise ClientDisconnect()
+                return None  # still silent: the headers go out, the stream's watcher takes over
         head = self._frames[0]
         return head if isinstance(head, _Done) else None
 
-    async def next_batch(self) -> tuple[bytes, bool]:
-        """Every frame available now (waiting for at least one), and whether done."""
-        await self._wait_for_frame()
+    async def next_batch(self, idle: float | None = None) -> tuple[bytes, bool]:
+        """Every frame available now (waiting for at least one), and whether done.
+
+        With ``idle``, the wait ends ``idle`` seconds after the last write (or the first
+        call: the headers) with ``KEEPALIVE_FRAME``, not done.
+        """
+        if not self._frames:
+            if idle is None:
+                await self._wait_for_frame()
+            elif not await self._wait_for_frame_or_idle(idle):
+                self._last_write = self._loop.time()
+                return KEEPALIVE_FRAME, False
         last = self._last_write
         if last is not None and self._loop.time() - last < self._window:
             await self._fill(last + self._window)
@@ -188,6 +214,30 @@ class FrameQueue:
         _wake(self._producer)
         self._last_write = self._loop.time()
         return b"".join(parts), done
+
+    async def _wait_for_frame_or_idle(self, idle: float) -> bool:
+        """Wait for a frame, until ``idle`` seconds after the last write; whether one came."""
+        if self._last_write is None:
+            self._last_write = self._loop.time()  # the headers have just been written
+        while not self._frames:
+            if self._keepalive is None:
+                # The timer fired with no write since it was armed: the stream is idle.
+                # (Not a clock check: a timer may fire a little before its time.)
+                if self._idle_since == self._last_write:
+                    # The next keep-alive needs a timer of its own, however coarse the
+                    # clock (a write may be stamped with the same time as the last).
+                    self._idle_since = None
+                    return False
+                self._idle_since = self._last_write
+                self._keepalive = self._loop.call_at(self._last_write + idle, self._keepalive_due)
+            self._reader = self._loop.create_future()
+            await self._reader
+        return True
+
+    def _keepalive_due(self) -> None:
+        self._keepalive = None
+        if not self._filling:  # a writer filling a batch has frames to write anyway
+            _wake(self._reader)
 
     async def _fill(self, until: float) -> None:
         """Let frames gather until ``until``, the run ends, or the queue is full."""
@@ -217,6 +267,9 @@ class FrameQueue:
         self._writer_over()
         if self._timer is not None:
             self._timer.cancel()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         await cancel_and_wait(self._task)
 
     async def abort(self) -> None:
@@ -248,7 +301,11 @@ def _error_frame(error: BaseException) -> bytes:
 
 
 class EventStreamResponse(Response):
-    """Writes a ``FrameQueue`` as ``text/event-stream``; cancels it on disconnect."""
+    """Writes a ``FrameQueue`` as ``text/event-stream``; cancels it on disconnect.
+
+    ``keepalive``: seconds of silence after which a keep-alive comment is written
+    (None: never).
+    """
 
     media_type = "text/event-stream"
 
@@ -257,8 +314,10 @@ class EventStreamResponse(Response):
         frames: FrameQueue,
         headers: dict[str, str] | None = None,
         background: BackgroundTask | None = None,
+        keepalive: float | None = None,
     ) -> None:
         self.frames = frames
+        self.keepalive = keepalive
         self.status_code = 200
         self.background = background
         self.init_headers({**HEADERS, **(headers or {})})
@@ -269,7 +328,7 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             done = False
             while not done:
-                body, done = await self.frames.next_batch()
+                body, done = await self.frames.next_batch(self.keepalive)
                 await send({"type": "http.response.body", "body": body, "more_body": not done})
         except OSError:  # the client went away while we were writing
             pass
