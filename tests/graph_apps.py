@@ -8,10 +8,13 @@ import operator
 import typing
 from typing import Annotated, Any
 
+import typing_extensions
 from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
+from langgraph.graph.message import MessagesState, add_messages
+from pydantic import BaseModel, Field
 
 
 class CounterState(typing.TypedDict):
@@ -70,3 +73,53 @@ class Point(typing.TypedDict):
 def norm(point: Point) -> int:
     """A function typed with a typing.TypedDict, which pydantic rejects on 3.11."""
     return abs(point["x"])
+
+
+class ChatState(MessagesState):
+    """LangGraph's MessagesState (a typing_extensions.TypedDict), extended."""
+
+    turns: int
+    mood: typing_extensions.NotRequired[str]
+
+
+def _chat_turn(state: ChatState) -> dict[str, Any]:
+    turns = state.get("turns", 0) + 1
+    return {"messages": [AIMessage(f"turn {turns}")], "turns": turns}
+
+
+def chat_graph() -> Any:
+    builder = StateGraph(ChatState)
+    builder.add_node("turn", _chat_turn)
+    builder.add_edge(START, "turn")
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+class Order(BaseModel):
+    """A pydantic state: its constraints hold for the keys a client sends."""
+
+    quantity: int = Field(0, ge=0)
+    note: str = ""
+
+
+def order_graph() -> Any:
+    builder = StateGraph(Order)
+    builder.add_node("confirm", lambda order: {"note": f"{order.quantity} ordered"})
+    builder.add_edge(START, "confirm")
+    return builder.compile()
+
+
+class Context(typing_extensions.TypedDict):
+    user: str
+
+
+def _greet(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
+    user = config["configurable"].get("user", "nobody")
+    return {"messages": [AIMessage(f"hello {user}")]}
+
+
+def context_graph() -> Any:
+    """A graph that reads its context from ``configurable``, as before LangGraph 1."""
+    builder = StateGraph(ChatState, context_schema=Context)
+    builder.add_node("greet", _greet)
+    builder.add_edge(START, "greet")
+    return builder.compile(checkpointer=InMemorySaver())

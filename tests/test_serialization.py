@@ -103,3 +103,17 @@ async def test_custom_serializer_on_the_server() -> None:
         streamed = await client.post("/point/stream", json={"input": 4})
     assert response.json()["output"] == {"x": 3}
     assert 'data: {"x":4}' in streamed.text
+
+
+def test_integers_of_any_size_round_trip_with_the_rest_encoded_as_usual() -> None:
+    import datetime
+    import math
+
+    from chainserve.serialization import dumps, loads
+
+    huge = int("9" * 400)  # orjson refuses to read it at all
+    value = {"big": 2**70, "huge": huge, "nan": math.nan, "day": datetime.date(2020, 1, 2)}
+    encoded = dumps(value)
+    assert loads(encoded) == {"big": 2**70, "huge": huge, "nan": None, "day": "2020-01-02"}
+    assert loads(encoded.decode()) == loads(encoded)
+    assert loads(b"[18446744073709551615, -9223372036854775808]") == [2**64 - 1, -(2**63)]

@@ -139,18 +139,37 @@ class ConfigResolver:
         request: Request,
         endpoint: str,
         server_config: RunnableConfig | None = None,
+        loc: Loc = ("config",),
     ) -> RunnableConfig:
-        """Apply the server config, the modifier and the server's fixed fields."""
+        """Apply the server config, the modifier and the server's fixed fields.
+
+        ``loc`` is where the config came from, for a 422 about a missing thread."""
         if server_config:
             config = dict(merge_configs(config, server_config))  # type: ignore[arg-type]
         if self._modifier is not None:
             modified = self._modifier(config, request)
             config = await modified if inspect.isawaitable(modified) else modified
         if self._required:
-            self._check_required(config)
+            self._check_required(config, loc)
         return self.defaults(config, request, endpoint)
 
-    def _check_required(self, config: dict[str, Any]) -> None:
+    def check_threads(self, configs: list[RunnableConfig]) -> None:
+        """A batch for a graph with a checkpointer names each thread once: two runs on
+        one thread at a time would race, and one's updates would be lost."""
+        if not self._required:
+            return
+        seen: set[Any] = set()
+        for index, config in enumerate(configs):
+            thread = config.get("configurable", {}).get("thread_id")
+            if thread in seen:
+                raise invalid(
+                    "value_error",
+                    ("config", index, "configurable", "thread_id"),
+                    f"Thread {thread!r} appears twice in this batch: its runs would race",
+                )
+            seen.add(thread)
+
+    def _check_required(self, config: dict[str, Any], loc: Loc) -> None:
         """A graph with a checkpointer cannot run without its thread: say so (422),
         after the server config and the modifier had their chance to set it."""
         configurable = config.get("configurable") or {}
@@ -159,7 +178,7 @@ class ConfigResolver:
             key = missing[0]
             raise invalid(
                 "missing",
-                ("config", "configurable", key),
+                (*loc, "configurable", key),
                 f"This graph has a checkpointer: send config.configurable.{key}",
             )
 

@@ -19,16 +19,20 @@ graph comes with its own import of it.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import sys
 import typing
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import typing_extensions
 from langchain_core.messages import BaseMessage, convert_to_messages
-from langchain_core.runnables import Runnable, RunnableBinding
+from langchain_core.runnables import Runnable
+from langchain_core.runnables.base import RunnableBindingBase
 from pydantic import BaseModel, BeforeValidator, Field, RootModel, TypeAdapter, create_model
+from pydantic.fields import FieldInfo
 
 from chainserve.server.errors import logger
 
@@ -46,7 +50,7 @@ class PartialState(BaseModel):
 def find_graph(runnable: Runnable) -> Any:
     """The LangGraph graph (a ``Pregel``) behind ``runnable`` and its bindings, or None."""
     pregel = sys.modules.get("langgraph.pregel")
-    while isinstance(runnable, RunnableBinding):
+    while isinstance(runnable, RunnableBindingBase):  # with_config, with_retry, ...
         runnable = runnable.bound
     if pregel is not None and isinstance(runnable, pregel.Pregel):
         return runnable
@@ -59,44 +63,65 @@ def has_checkpointer(graph: Any) -> bool:
 
 
 def required_configurable(runnable: Runnable) -> tuple[str, ...]:
-    """The ``configurable`` keys every run of ``runnable`` needs."""
+    """The ``configurable`` keys every run of ``runnable`` needs from its request."""
     graph = find_graph(runnable)
-    return ("thread_id",) if graph is not None and has_checkpointer(graph) else ()
+    if graph is None or not has_checkpointer(graph):
+        return ()
+    return () if _bound_configurable(runnable).get("thread_id") else ("thread_id",)
+
+
+def _bound_configurable(runnable: Runnable) -> dict[str, Any]:
+    """The ``configurable`` values bound to ``runnable`` by ``with_config`` (on its
+    bindings, and on a graph, whose ``with_config`` returns a configured copy)."""
+    bound: dict[str, Any] = {}
+    while True:
+        config = getattr(runnable, "config", None) or {}
+        bound = {**config.get("configurable", {}), **bound}
+        if not isinstance(runnable, RunnableBindingBase):
+            return bound
+        runnable = runnable.bound
 
 
 def config_model(runnable: Runnable, include: Sequence[str]) -> type[BaseModel]:
-    """``runnable.config_schema(include=...)``, with a graph's checkpoint keys."""
+    """``runnable.config_schema(include=...)``; for a graph, ``configurable`` holds its
+    context keys (read from ``configurable`` by graphs written for LangGraph < 1) and,
+    with a checkpointer, the checkpoint keys."""
     graph = find_graph(runnable)
     if graph is None:
         return runnable.config_schema(include=include)
-    with warnings.catch_warnings():  # langgraph 1 deprecates config_schema for context
-        warnings.simplefilter("ignore")
-        model = runnable.config_schema(include=include)
-    if "configurable" not in include or not has_checkpointer(graph):
-        return model
-    fields: dict[str, Any] = {
-        key: (str | None, Field(None, description=description))
-        for key, description in CHECKPOINT_KEYS.items()
-    }
+    base = Runnable.config_schema(runnable, include=[k for k in include if k != "configurable"])
+    if "configurable" not in include:
+        return base
+    fields = (
+        _fields(graph.context_schema, graph.get_name("Context")) if graph.context_schema else {}
+    )
+    if has_checkpointer(graph):
+        fields |= {
+            key: (str | None, Field(None, description=description))
+            for key, description in CHECKPOINT_KEYS.items()
+        }
+    if not fields:
+        return base
     configurable = create_model("Configurable", **fields)
-    return create_model(model.__name__, __base__=model, configurable=(configurable, None))
+    return create_model(base.__name__, __base__=base, configurable=(configurable, None))
 
 
 def input_model(runnable: Runnable, config: Any = None) -> Any:
     """The model a request's input is validated with: the runnable's input schema, a
     graph's partial state, or any value when pydantic cannot describe the input."""
-    if _custom_input_type(runnable):
+    if _custom_type(runnable, "custom_input_type"):
         return runnable.get_input_schema(config)
     graph = find_graph(runnable)
     state = _state_type(graph) if graph is not None else None
     try:
         if state is not None:
-            return _partial_model(graph.get_name("Input"), state)
+            return _partial_model(graph.get_name("Input"), state, frozenset(graph.channels))
         schema: Any = runnable.get_input_schema(config)
         if not schema.__pydantic_complete__:  # e.g. a type named in a string annotation
             schema.model_rebuild()
     except Exception as exc:
-        logger.warning("No input schema for %s (%s); accepting any input", runnable, exc)
+        name = runnable.get_name()
+        logger.warning("No input schema for %s (%s); accepting any input", name, exc)
         return create_model(runnable.get_name("Input"), __base__=RootModel[Any])
     return schema
 
@@ -106,7 +131,7 @@ def output_model(runnable: Runnable, config: Any = None) -> Any:
     with any value for a key pydantic cannot describe (``input_model`` warned of it)."""
     graph = find_graph(runnable)
     keys = graph.output_channels if graph is not None else None
-    if not isinstance(keys, list) or _custom_output_type(runnable):
+    if not isinstance(keys, list) or _custom_type(runnable, "custom_output_type"):
         return runnable.get_output_schema(config)
     fields: dict[str, Any] = {
         key: (_checkable(graph.channels[key].ValueType) or Any, None) for key in keys
@@ -114,17 +139,11 @@ def output_model(runnable: Runnable, config: Any = None) -> Any:
     return create_model(graph.get_name("Output"), **fields)
 
 
-def _custom_output_type(runnable: Runnable) -> bool:
-    while isinstance(runnable, RunnableBinding):
-        if runnable.custom_output_type is not None:
-            return True
-        runnable = runnable.bound
-    return False
-
-
-def _custom_input_type(runnable: Runnable) -> bool:
-    while isinstance(runnable, RunnableBinding):
-        if runnable.custom_input_type is not None:
+def _custom_type(runnable: Runnable, attribute: str) -> bool:
+    """Whether a binding of ``runnable`` sets ``custom_input_type`` / ``custom_output_type``
+    (``with_types``): the user's type then wins over the graph's."""
+    while isinstance(runnable, RunnableBindingBase):
+        if getattr(runnable, attribute, None) is not None:
             return True
         runnable = runnable.bound
     return False
@@ -136,40 +155,62 @@ def _state_type(graph: Any) -> Any:
         graph.channels.get(graph.input_channels) if isinstance(graph.input_channels, str) else None
     )
     state = getattr(channel, "UpdateType", None) if channel is not None else None
-    if isinstance(state, type) and (typing.is_typeddict(state) or issubclass(state, BaseModel)):
+    if isinstance(state, type) and (
+        typing_extensions.is_typeddict(state)
+        or issubclass(state, BaseModel)
+        or dataclasses.is_dataclass(state)
+    ):
         return state
     return None
 
 
 @functools.lru_cache(maxsize=64)  # one model (and one warning) per state type
-def _partial_model(name: str, state: type) -> type[PartialState]:
-    """A model with every key of ``state`` optional, typed as declared where pydantic
-    can check the type, else as any value (with one warning naming the keys)."""
-    if issubclass(state, BaseModel):
-        hints = {key: field.annotation for key, field in state.model_fields.items()}
+def _partial_model(name: str, state: type, channels: frozenset[str]) -> type[PartialState]:
+    """A model with every key of ``state`` optional (its managed values, which are not
+    channels, left out), typed as declared where pydantic can check the type."""
+    fields = {key: field for key, field in _fields(state, name).items() if key in channels}
+    return create_model(name, __base__=PartialState, **fields)
+
+
+def _fields(schema: type, name: str) -> dict[str, Any]:
+    """The keys of a TypedDict, dataclass or pydantic model as optional pydantic fields;
+    a key whose type pydantic cannot check is any value, named in one warning."""
+    if issubclass(schema, BaseModel):
+        declared = {key: field.annotation for key, field in schema.model_fields.items()}
     else:
-        hints = typing.get_type_hints(state, include_extras=True)
+        declared = typing.get_type_hints(schema, include_extras=True)
     fields: dict[str, Any] = {}
     unchecked: list[str] = []
-    for key, annotation in hints.items():
+    for key, annotation in declared.items():
         checked = _checkable(annotation)
         if checked is None:
             unchecked.append(key)
-        fields[key] = (checked if checked is not None else Any, None)
+        field = schema.model_fields.get(key) if issubclass(schema, BaseModel) else None
+        fields[key] = (checked if checked is not None else Any, _optional(field))
     if unchecked:
         logger.warning(
-            "State keys %s of %s have types pydantic cannot check (a typing.TypedDict on "
+            "Keys %s of %s have types pydantic cannot check (a typing.TypedDict on "
             "Python < 3.12?); they are accepted as any value",
             unchecked,
             name,
         )
-    return create_model(name, __base__=PartialState, **fields)
+    return fields
+
+
+def _optional(field: FieldInfo | None) -> Any:
+    """A pydantic model field's constraints and docs, with None as its default."""
+    if field is None:
+        return None
+    optional = copy.copy(field)
+    optional.default, optional.default_factory = None, None
+    return optional
 
 
 def _checkable(annotation: Any) -> Any | None:
     """``annotation`` as a pydantic field type (message lists taking what
     ``add_messages`` takes), or None if pydantic cannot validate it."""
     base = _unannotated(annotation)
+    annotation = base
     if _is_message_list(base):
         annotation = typing.Annotated[base, BeforeValidator(_coerce_messages)]
     try:
@@ -188,8 +229,17 @@ def _is_message_list(annotation: Any) -> bool:
     return any(_is_message_type(_unannotated(member)) for member in members)
 
 
+_WRAPPERS = (
+    typing.Annotated,
+    typing_extensions.NotRequired,
+    typing_extensions.Required,
+    typing_extensions.ReadOnly,
+)
+
+
 def _unannotated(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is typing.Annotated:
+    """``annotation`` without ``Annotated``, ``NotRequired``, ``Required``, ``ReadOnly``."""
+    while typing.get_origin(annotation) in _WRAPPERS:
         annotation = typing.get_args(annotation)[0]
     return annotation
 

@@ -330,7 +330,9 @@ class APIHandler:
             elif index == 1:
                 # As in LangChain: a run id in one shared config names the first run only.
                 client = {key: value for key, value in client.items() if key != "run_id"}
-            configs.append(await self._config.finish(client, request, "batch", server_config))
+            loc = ("config",) if shared else ("config", index)
+            configs.append(await self._config.finish(client, request, "batch", server_config, loc))
+        self._config.check_threads(configs)
         return configs
 
     def _validate_all(self, inputs: list[Any], configs: list[RunnableConfig]) -> list[Any]:

@@ -7,10 +7,10 @@ like), and validation models are built once per route, not once per request.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from typing import Any
 
-import orjson
 from langchain_core.load.serializable import Serializable
 from langchain_core.messages import BaseMessage, BaseMessageChunk
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from chainserve._protocol import LOG_FILTERS
 from chainserve.schema import CustomUserType
-from chainserve.serialization import decode_well_known, exact
+from chainserve.serialization import decode_well_known, loads
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
 from chainserve.server.graphs import PartialState, input_model
 from chainserve.server.limits import Limits
@@ -38,8 +38,8 @@ async def read_body(request: Request, limits: Limits) -> dict[str, Any]:
         raise _too_large(max_size)
     raw = await _read(request, max_size)
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        body = loads(raw)  # integers beyond 64 bits stay exact, as in LangServe
+    except json.JSONDecodeError as exc:  # orjson's too
         raise invalid("json_invalid", ("body",), f"Invalid JSON body: {exc}") from None
     if not isinstance(body, dict):
         raise invalid("model_type", ("body",), "The body must be a JSON object")
@@ -49,7 +49,7 @@ async def read_body(request: Request, limits: Limits) -> dict[str, Any]:
         raise invalid(
             "json_invalid", ("body",), f"JSON nested deeper than {limits.max_json_depth} levels"
         )
-    return exact(raw, body)
+    return body
 
 
 async def _read(request: Request, max_size: int) -> bytes:

@@ -131,7 +131,6 @@ export class ChatView {
     this.box.focus();
   }
 
-
   #submit(event) {
     event.preventDefault();
     const text = this.box.value.trim();
