@@ -1,8 +1,10 @@
 """What ``chainserve serve`` serves: a TARGET resolved to an ASGI app, in any process.
 
 A TARGET is ``module:attribute``: a FastAPI (Starlette) app is served as it is; a bare
-Runnable is mounted with ``add_routes``. With no TARGET, the project made by
-``chainserve new`` in the current folder is served, else the built-in demo.
+Runnable is mounted with ``add_routes``. A TARGET ending in ``.json`` is a LangGraph
+project's ``langgraph.json``, whose graphs are mounted with ``add_graphs``. With no
+TARGET, the project made by ``chainserve new`` in the current folder is served, else
+the folder's ``langgraph.json``, else the built-in demo.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from fastapi import FastAPI
 from langchain_core.runnables import Runnable
 from starlette.applications import Starlette
 
+from chainserve.agents import add_graphs, load_project
 from chainserve.server import add_routes
 
 # Worker and reload processes rebuild the app from these (see ``app_from_env``).
 TARGET_VAR = "CHAINSERVE_TARGET"
 PATH_VAR = "CHAINSERVE_MOUNT_PATH"
+DATABASE_VAR = "CHAINSERVE_DATABASE"
 DEMO = "chainserve.demo:create_app"
+PROJECT_FILE = "langgraph.json"
 
 
 class TargetError(Exception):
@@ -51,8 +56,23 @@ def project_target(folder: Path) -> str | None:
 
 
 def default_target(folder: Path) -> str:
-    """The TARGET served when none is given: the project's app, else the demo."""
-    return project_target(folder) or DEMO
+    """The TARGET served when none is given: the ``[tool.chainserve] app`` of the
+    folder's pyproject.toml, else its langgraph.json, else the demo."""
+    if target := project_target(folder):
+        return target
+    langgraph = folder / PROJECT_FILE
+    return str(langgraph) if langgraph.is_file() else DEMO
+
+
+def is_project(target: str) -> bool:
+    """Whether ``target`` names a LangGraph project's ``langgraph.json``."""
+    return target.endswith(".json")
+
+
+def default_database(project_file: str) -> str:
+    """The server's database for a project: ``.chainserve/chainserve.sqlite`` beside it."""
+    folder = Path(project_file).resolve().parent
+    return f"sqlite:///{folder / '.chainserve' / 'chainserve.sqlite'}"
 
 
 def import_target(target: str) -> Any:
@@ -76,8 +96,15 @@ def import_target(target: str) -> Any:
     return obj
 
 
-def load_app(target: str, path: str = "") -> Starlette:
-    """The app to serve for ``target``; a Runnable is mounted at ``path`` with add_routes."""
+def load_app(target: str, path: str = "", database: str | None = None) -> Starlette:
+    """The app to serve for ``target``; a Runnable is mounted at ``path`` with add_routes,
+    a project's graphs at their ids, their threads kept in ``database``."""
+    if is_project(target):
+        if path:
+            raise TargetError("--path only applies to a Runnable TARGET; graphs go at /<id>")
+        return project_app(target, database)
+    if database is not None:
+        raise TargetError("--database only applies to a LangGraph project (langgraph.json)")
     obj = import_target(target)
     if target == DEMO:
         obj = obj()
@@ -94,6 +121,15 @@ def load_app(target: str, path: str = "") -> Starlette:
     )
 
 
+def project_app(project_file: str, database: str | None = None) -> FastAPI:
+    """An app serving the graphs of ``project_file`` (a langgraph.json) at their ids."""
+    project = load_project(project_file)
+    app = FastAPI(title=f"chainserve: {project_file}")
+    add_graphs(app, project.graphs, database=database or default_database(project_file))
+    return app
+
+
 def app_from_env() -> Starlette:
     """App factory for uvicorn's worker and reload processes: rebuilds the parent's app."""
-    return load_app(os.environ[TARGET_VAR], os.environ.get(PATH_VAR, ""))
+    database = os.environ.get(DATABASE_VAR) or None
+    return load_app(os.environ[TARGET_VAR], os.environ.get(PATH_VAR, ""), database)

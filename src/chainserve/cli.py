@@ -13,6 +13,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi.routing import APIRoute
@@ -21,14 +22,18 @@ from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from chainserve._scaffold import ScaffoldError, create_project
 from chainserve._target import (
+    DATABASE_VAR,
     DEMO,
     PATH_VAR,
     TARGET_VAR,
     TargetError,
+    default_database,
     default_target,
+    is_project,
     load_app,
 )
 from chainserve._version import __version__
+from chainserve.agents import ProjectError
 
 _COMMANDS = {"serve", "new"}
 _TOP_LEVEL_FLAGS = {"-h", "--help", "--version"}
@@ -56,14 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.description = (
-        "Serve TARGET with uvicorn. TARGET is module:app (a FastAPI app) or module:runnable "
-        "(a Runnable, mounted with add_routes at --path). Without TARGET: the app of the "
-        "project made by 'chainserve new' in this folder, else the built-in demo."
+        "Serve TARGET with uvicorn. TARGET is module:app (a FastAPI app), module:runnable "
+        "(a Runnable, mounted with add_routes at --path) or path/to/langgraph.json (a "
+        "LangGraph project: each graph at /<graph id>, its threads kept in --database). "
+        "Without TARGET: the [tool.chainserve] app of ./pyproject.toml (set by 'chainserve "
+        "new'); if it sets none, ./langgraph.json; if there is none, the built-in demo."
     )
-    serve.add_argument("target", metavar="TARGET", nargs="?", help="module:app or module:runnable")
+    serve.add_argument(
+        "target", metavar="TARGET", nargs="?", help="module:app, module:runnable or a .json"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind, 0 for any free one")
     serve.add_argument("--path", default="", help="mount path of a Runnable TARGET (default /)")
+    serve.add_argument(
+        "--database",
+        metavar="URL",
+        help="where a langgraph.json TARGET's graphs keep their threads: sqlite:///relative/path "
+        "or sqlite:////absolute/path (default: .chainserve/chainserve.sqlite beside the json)",
+    )
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--reload", action="store_true", help="restart when a file changes")
     mode.add_argument("--workers", type=_positive, default=1, help="worker processes")
@@ -89,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     try:
         return serve(args) if args.command == "serve" else new(args)
-    except (TargetError, ScaffoldError) as exc:
+    except (TargetError, ScaffoldError, ProjectError) as exc:
         print(f"chainserve: error: {exc}", file=sys.stderr)
         return 1
 
@@ -113,7 +128,7 @@ def serve(args: argparse.Namespace) -> int:
     """``chainserve serve``: load TARGET here (to fail early), bind, then run uvicorn."""
     target = args.target or default_target(Path.cwd())
     path = "/" + args.path.strip("/") if args.path.strip("/") else ""
-    app = load_app(target, path)
+    app = load_app(target, path, args.database)
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -151,12 +166,14 @@ def _run(
     if args.reload or args.workers > 1:
         # Each process rebuilds the app from the import string and these variables.
         os.environ[TARGET_VAR], os.environ[PATH_VAR] = target, path
+        os.environ[DATABASE_VAR] = args.database or ""
         config = uvicorn.Config(
             "chainserve._target:app_from_env",
             factory=True,
             reload=args.reload,
             workers=args.workers,
             **options,
+            **(_project_reload(target) if args.reload and is_project(target) else {}),
         )
     else:
         config = uvicorn.Config(app, **options)
@@ -170,6 +187,12 @@ def _run(
             _run_to_exit(server, sock)
             return 0 if server.started else 3
     return 0
+
+
+def _project_reload(project_file: str) -> dict[str, Any]:
+    """Reload a project on changes in its folder (not the current one), and its json."""
+    path = Path(project_file).resolve()
+    return {"reload_dirs": [str(path.parent)], "reload_includes": [path.name, ".env"]}
 
 
 def _run_to_exit(server: uvicorn.Server, sock: socket.socket) -> None:
@@ -196,6 +219,8 @@ def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> 
     lines = [f"chainserve {__version__}: serving {served} on {base} ({mode})"]
     lines.append(f"  API docs:    {base}/docs")
     lines += [f"  playground:  {base}{mount}/playground/" for mount in runnable_mounts(app)]
+    if is_project(target):
+        lines.append(f"  database:    {args.database or default_database(target)}")
     if target == DEMO:
         from chainserve.demo import chat_model, describe
 
