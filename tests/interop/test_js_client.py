@@ -6,6 +6,7 @@ one result, against a local run of the same runnable (``local_runs``) where it c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -13,10 +14,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import local_runs
 import pytest
+from fastapi import FastAPI
 from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableLambda
 from local_runs import ADD_ONE, CHAT, CONFIGURABLE, JOKE, RETRIEVER, SECRET, Case
+from servers import serve
+
+from chainserve import Limits, add_routes
 
 JS_DIR = Path(__file__).parent / "js"
 
@@ -163,3 +170,37 @@ def test_input_of_the_wrong_type_rejects_with_422(
     js_results: dict[str, Result],
 ) -> None:
     assert js_results["bad_input-invoke"]["error"].startswith("422 Error: ")
+
+
+async def _thinking(text: str) -> Any:
+    """Silent for several keep-alive intervals before each word, as a model thinking."""
+    for word in text.split():
+        await asyncio.sleep(0.3)
+        yield word
+
+
+def test_streams_with_keep_alive_comments(js_client: list[str]) -> None:
+    app = FastAPI()
+    limits = Limits(header_wait=0.05, keepalive_interval=0.05)
+    add_routes(app, RunnableLambda(_thinking), path="/thinking", limits=limits)
+    operations = [
+        {"id": "stream", "path": "/thinking", "op": "stream", "input": "slow words"},
+        {"id": "events", "path": "/thinking", "op": "streamEvents", "input": "slow words"},
+    ]
+    with serve(app) as url:
+        done = subprocess.run(
+            [*js_client, url],
+            input=json.dumps(operations),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=JS_DIR,
+        )
+        # The comments were really sent: the raw stream has them before its data.
+        raw = httpx.post(f"{url}/thinking/stream", json={"input": "slow"}).text
+    assert raw.index(": keep-alive") < raw.index("event: data"), raw
+    assert done.returncode == 0, done.stderr
+    stream, events = json.loads(done.stdout)
+    assert stream == {"id": "stream", "ok": True, "value": ["slow", "words"]}
+    chunks = [e["data"]["chunk"] for e in events["value"] if e["event"] == "on_chain_stream"]
+    assert events["ok"] and chunks == ["slow", "words"]
