@@ -77,7 +77,10 @@ def test_a_graph_with_its_own_checkpointer_keeps_it(tmp_path: Path) -> None:
     graph = counter_graph(saver)
     app = FastAPI()
     handlers = add_graphs(app, {"counter": graph}, database=_database(tmp_path))
-    assert handlers["counter"].runnable is graph and graph.checkpointer is saver
+    served = handlers["counter"].runnable
+    assert served.checkpointer is saver and graph.checkpointer is saver
+    # A copy with the server's store as its runtime store; the user's graph has none.
+    assert served is not graph and graph.store is None
     with TestClient(app) as client:
         assert [_count(client), _count(client)] == [1, 2]
     assert not (tmp_path / "threads.sqlite").exists()  # no graph needed the database
@@ -91,7 +94,8 @@ def test_checkpointer_false_and_plain_runnables_stay_as_they_are(tmp_path: Path)
     handlers = add_graphs(
         app, {"stateless": stateless, "upper": upper}, database=_database(tmp_path)
     )
-    assert handlers["stateless"].runnable is stateless and handlers["upper"].runnable is upper
+    assert handlers["stateless"].runnable.checkpointer is False
+    assert handlers["upper"].runnable is upper
     with TestClient(app) as client:
         response = client.post("/stateless/invoke", json={"input": {"messages": ["hi"]}})
         assert response.status_code == 200, response.text  # no thread_id needed

@@ -61,10 +61,11 @@ class ServerCheckpointer:
         self.saver = _without_loop(lambda: self._new_saver())
 
     def give(self, graph: Any) -> Any:
-        """A copy of ``graph`` (a ``Pregel``) on this checkpointer; ``graph`` is left as is."""
-        copy = graph.copy(update={"checkpointer": self.saver})
-        self.graphs.append(copy)
-        return copy
+        """Put ``graph`` (a ``Pregel``: the server's copy, not the user's) on this
+        checkpointer; returns it."""
+        graph.checkpointer = self.saver
+        self.graphs.append(graph)
+        return graph
 
     def close_at_shutdown(self, router: Router) -> None:
         """Make ``router``'s lifespan open the database at startup and close it at

@@ -1,16 +1,26 @@
-"""Mounting a project's graphs on the LangServe routes, one path per graph id."""
+"""Mounting a project's graphs on the LangServe routes, one path per graph id, and the
+Agent Protocol's assistants and threads at the root."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 
-from chainserve.agents._persistence import DEFAULT_DATABASE, ServerCheckpointer
+from chainserve.agents._assistants import assistants_router
+from chainserve.agents._persistence import (
+    DEFAULT_DATABASE,
+    ServerCheckpointer,
+    sqlite_file,
+)
 from chainserve.agents._project import ProjectError, graph_id_problem
+from chainserve.agents._protocol import AgentServer
+from chainserve.agents._storage import SqliteStorage
+from chainserve.agents._threads import threads_router
 from chainserve.server import APIHandler, add_routes
 from chainserve.server.graphs import find_graph
 
@@ -20,6 +30,7 @@ def add_graphs(
     graphs: Mapping[str, Runnable],
     *,
     database: str = DEFAULT_DATABASE,
+    agent_protocol: bool = True,
     **options: Any,
 ) -> dict[str, APIHandler]:
     """Serve each graph at ``/<graph id>`` with ``add_routes`` (``options`` go to it).
@@ -33,22 +44,74 @@ def add_graphs(
     at startup and closes it at shutdown (give a router its graphs before the app
     includes it, as its lifespan is merged then); without a lifespan it opens on first use.
 
+    With ``agent_protocol`` (the default) the Agent Protocol's ``/assistants``,
+    ``/threads`` and ``/store`` routes are served at the root too, their records in the
+    same SQLite file, with one default assistant per graph; the store is also the
+    runtime store of every graph that has none of its own.
+
     Returns the ``APIHandler`` of each graph id.
     """
     for graph_id in graphs:
         if problem := graph_id_problem(graph_id):
             raise ProjectError(problem)
     persistence: ServerCheckpointer | None = None
+    store = _server_store(database) if agent_protocol else None
     handlers = {}
+    served_graphs: dict[str, Runnable] = {}
     for graph_id, runnable in graphs.items():
         served = runnable
-        if _needs_checkpointer(runnable):
-            persistence = persistence or ServerCheckpointer(database)
-            served = _with_checkpointer(runnable, persistence)
+        checkpoint = _needs_checkpointer(runnable)
+        keep = _needs_store(runnable) if store is not None else False
+        if checkpoint or keep:
+            # One copy, which the checkpointer and the store both update at each start:
+            # the user's graph is left as it was.
+            served = _on_copy(runnable, lambda graph: graph.copy())
+            graph = find_graph(served)
+            if checkpoint:
+                persistence = persistence or ServerCheckpointer(database)
+                persistence.give(graph)
+            if keep and store is not None:
+                store.give(graph)
+        served_graphs[graph_id] = served
         handlers[graph_id] = add_routes(app, served, path=f"/{graph_id}", **options)
+    router = app.router if isinstance(app, FastAPI) else app
     if persistence is not None:
-        persistence.close_at_shutdown(app.router if isinstance(app, FastAPI) else app)
+        persistence.close_at_shutdown(router)
+    if agent_protocol:
+        storage = SqliteStorage(sqlite_file(database))
+        checkpointer = persistence
+        server = AgentServer(
+            served_graphs, storage, lambda: checkpointer.saver if checkpointer else None
+        )
+        storage.on_open.append(server.create_default_assistants)
+        app.include_router(assistants_router(server))
+        app.include_router(threads_router(server))
+        if store is not None:
+            app.include_router(store.router())
+            if persistence is not None:  # the database is opened at startup anyway
+                store.close_at_shutdown(router)
+        # Opened at startup with the checkpointer's database; without it, on first use:
+        # an app whose graphs need no database makes none until a client asks for one.
+        _open_at_startup(router, storage, now=persistence is not None)
     return handlers
+
+
+def _open_at_startup(router: Any, storage: SqliteStorage, *, now: bool) -> None:
+    """Make ``router``'s lifespan open ``storage`` at startup (if ``now``) and close it
+    at shutdown."""
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        if now:
+            await storage.open()
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            await storage.close()
+
+    router.lifespan_context = lifespan
 
 
 def _needs_checkpointer(runnable: Runnable) -> bool:
@@ -57,9 +120,26 @@ def _needs_checkpointer(runnable: Runnable) -> bool:
     return graph is not None and (graph.checkpointer is None or graph.checkpointer is True)
 
 
-def _with_checkpointer(runnable: Runnable, persistence: ServerCheckpointer) -> Runnable:
-    """``runnable`` with its graph on the server's checkpointer, copied, not changed."""
+def _needs_store(runnable: Runnable) -> bool:
+    graph = find_graph(runnable)
+    return graph is not None and graph.store is None
+
+
+def _on_copy(runnable: Runnable, give: Callable[[Any], Any]) -> Runnable:
+    """``runnable`` with ``give(graph)`` in place of its graph (bindings copied too);
+    ``runnable`` itself is not changed."""
     if isinstance(runnable, RunnableBindingBase):  # with_types, bind, with_retry, ...
-        bound = _with_checkpointer(runnable.bound, persistence)
-        return runnable.model_copy(update={"bound": bound})
-    return persistence.give(runnable)
+        return runnable.model_copy(update={"bound": _on_copy(runnable.bound, give)})
+    return give(runnable)
+
+
+def _server_store(database: str) -> Any:
+    """The server's store (the Store API's, and the graphs' runtime store)."""
+    try:
+        from chainserve.agents._store import ServerStore
+    except ImportError as exc:
+        raise ProjectError(
+            f"the Agent Protocol needs {exc.name or 'langgraph'}: "
+            'pip install "chainserve[langgraph]"'
+        ) from exc
+    return ServerStore(sqlite_file(database))

@@ -1,0 +1,449 @@
+"""The Agent Protocol's records: assistants (with their versions) and threads.
+
+``Storage`` is the interface the routes use; ``SqliteStorage`` keeps the records in the
+SQLite file the server's checkpointer uses. Another backend (Postgres) is another
+subclass of ``Storage``. Records are plain dicts in the wire's shape, timestamps ISO
+8601 strings. A thread's ``values`` are not stored here: they live in its checkpoints.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+import json
+import typing
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+ASSISTANT_FIELDS = (
+    "assistant_id",
+    "graph_id",
+    "config",
+    "context",
+    "metadata",
+    "name",
+    "created_at",
+    "updated_at",
+    "version",
+    "description",
+)
+THREAD_FIELDS = (
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "status",
+    "config",
+)
+_JSON_FIELDS = {"config", "context", "metadata"}
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
+
+
+def _serialized(method: _Method) -> _Method:
+    """``method`` of a ``SqliteStorage``, run while no other write runs."""
+
+    @functools.wraps(method)
+    async def serialized(self: SqliteStorage, *args: Any, **kwargs: Any) -> Any:
+        async with self._lock():
+            return await method(self, *args, **kwargs)
+
+    return typing.cast(_Method, serialized)
+
+
+class AlreadyExists(Exception):
+    """A record with that id is already stored."""
+
+
+def now() -> str:
+    """The current time as the wire writes it: ISO 8601, microseconds, ``+00:00``."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def new_id() -> str:
+    """A new record id: a random UUID."""
+    return str(uuid.uuid4())
+
+
+def contains(container: Any, contained: Any) -> bool:
+    """Whether ``contained`` is part of ``container``, as Postgres' ``jsonb @>`` says:
+    objects key by key (recursively), lists item by item, other values equal."""
+    if isinstance(contained, dict):
+        return isinstance(container, dict) and all(
+            key in container and contains(container[key], value) for key, value in contained.items()
+        )
+    if isinstance(contained, list):
+        return isinstance(container, list) and all(
+            any(contains(item, wanted) for item in container) for wanted in contained
+        )
+    same_kind = isinstance(container, bool) == isinstance(contained, bool)
+    return same_kind and bool(container == contained)
+
+
+class Storage(abc.ABC):
+    """Where assistants and threads are kept. ``open`` before use, ``close`` after."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, and create the tables if missing."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Disconnect; ``open`` may be called again."""
+
+    # Assistants
+
+    @abc.abstractmethod
+    async def put_assistant(self, assistant: dict[str, Any], *, replace: bool = False) -> None:
+        """Store a new assistant (its version 1); ``AlreadyExists`` if its id is taken,
+        unless ``replace`` (then an existing one is left as it is)."""
+
+    @abc.abstractmethod
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any] | None:
+        """The assistant, at its current version, or None."""
+
+    @abc.abstractmethod
+    async def search_assistants(
+        self,
+        *,
+        graph_id: str | None = None,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        sort_by: str = "created_at",
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
+        """The matching assistants, sorted (``metadata`` is a containment filter)."""
+
+    @abc.abstractmethod
+    async def add_version(self, assistant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Make a new latest version from the current one with ``changes``; the assistant."""
+
+    @abc.abstractmethod
+    async def versions(self, assistant_id: str) -> list[dict[str, Any]]:
+        """All versions of an assistant, newest first."""
+
+    @abc.abstractmethod
+    async def set_version(self, assistant_id: str, version: int) -> dict[str, Any] | None:
+        """Make ``version`` the current one; the assistant, or None if no such version."""
+
+    @abc.abstractmethod
+    async def delete_assistant(self, assistant_id: str) -> bool:
+        """Delete an assistant and its versions; whether it existed."""
+
+    # Threads
+
+    @abc.abstractmethod
+    async def put_thread(self, thread: dict[str, Any]) -> None:
+        """Store a new thread; ``AlreadyExists`` if its id is taken."""
+
+    @abc.abstractmethod
+    async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
+        """The thread, or None."""
+
+    @abc.abstractmethod
+    async def search_threads(
+        self,
+        *,
+        ids: Sequence[str] | None = None,
+        status: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        sort_by: str = "created_at",
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
+        """The matching threads, sorted (``metadata`` is a containment filter)."""
+
+    @abc.abstractmethod
+    async def update_thread(self, thread_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Set some of a thread's fields (``metadata`` is merged in); the thread, or None."""
+
+    @abc.abstractmethod
+    async def delete_thread(self, thread_id: str) -> bool:
+        """Delete a thread; whether it existed."""
+
+
+class SqliteStorage(Storage):
+    """``Storage`` in tables ``assistants``, ``assistant_versions`` and ``threads`` of
+    one SQLite file, through ``aiosqlite``. It opens itself on first use if ``open``
+    was not called (an app served without its lifespan)."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._connection: Any = None
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._locks = weakref.WeakKeyDictionary()
+        self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._write_locks = weakref.WeakKeyDictionary()
+        self.on_open: list[Any] = []  # coroutine functions run after each opening
+
+    async def open(self) -> None:
+        import aiosqlite
+
+        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            if self._connection is not None:
+                return
+            if self.file != ":memory:":
+                Path(self.file).parent.mkdir(parents=True, exist_ok=True)
+            connection = aiosqlite.connect(self.file)
+            thread = getattr(connection, "_thread", None)
+            if thread is not None:  # never keeps the process alive at exit
+                thread.daemon = True
+            await connection
+            connection.row_factory = aiosqlite.Row
+            await connection.executescript(_SCHEMA)
+            await connection.commit()
+            self._connection = connection
+        for hook in self.on_open:
+            await hook()
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
+
+    def _lock(self) -> asyncio.Lock:
+        """This loop's lock of the writes (one at a time: one connection, one transaction)."""
+        return self._write_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+    async def _db(self) -> Any:
+        if self._connection is None:
+            await self.open()
+        return self._connection
+
+    async def _rows(self, query: str, parameters: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        db = await self._db()
+        async with db.execute(query, tuple(parameters)) as cursor:
+            rows = await cursor.fetchall()
+        return [_decoded(dict(row)) for row in rows]
+
+    async def _write(self, query: str, parameters: Iterable[Any] = ()) -> int:
+        db = await self._db()
+        async with db.execute(query, tuple(parameters)) as cursor:
+            count = int(cursor.rowcount)
+        await db.commit()
+        return count
+
+    # Assistants
+
+    @_serialized
+    async def put_assistant(self, assistant: dict[str, Any], *, replace: bool = False) -> None:
+        db = await self._db()
+        record = _encoded(assistant)
+        verb = "INSERT OR IGNORE" if replace else "INSERT"
+        try:
+            await db.execute(
+                f"{verb} INTO assistants ({', '.join(ASSISTANT_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(ASSISTANT_FIELDS))})",
+                [record[field] for field in ASSISTANT_FIELDS],
+            )
+            await db.execute(
+                f"{verb} INTO assistant_versions ({', '.join(_VERSION_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(_VERSION_FIELDS))})",
+                [record[field] for field in _VERSION_FIELDS],
+            )
+        except Exception as exc:
+            await db.rollback()
+            if "UNIQUE" in str(exc):
+                raise AlreadyExists(assistant["assistant_id"]) from exc
+            raise
+        await db.commit()
+
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any] | None:
+        rows = await self._rows("SELECT * FROM assistants WHERE assistant_id = ?", [assistant_id])
+        return rows[0] if rows else None
+
+    async def search_assistants(
+        self,
+        *,
+        graph_id: str | None = None,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        sort_by: str = "created_at",
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
+        where, parameters = [], []
+        if graph_id is not None:
+            where.append("graph_id = ?")
+            parameters.append(graph_id)
+        if name is not None:
+            where.append("name = ?")
+            parameters.append(name)
+        rows = await self._rows(
+            "SELECT * FROM assistants"
+            + _where(where)
+            + _order(sort_by, descending, ASSISTANT_FIELDS),
+            parameters,
+        )
+        return [row for row in rows if not metadata or contains(row["metadata"], metadata)]
+
+    @_serialized
+    async def add_version(self, assistant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        current = await self.get_assistant(assistant_id)
+        if current is None:
+            raise KeyError(assistant_id)
+        latest = await self._rows(
+            "SELECT MAX(version) AS version FROM assistant_versions WHERE assistant_id = ?",
+            [assistant_id],
+        )
+        stamp = now()
+        new = {**current, **changes, "version": int(latest[0]["version"]) + 1}
+        new["created_at"], new["updated_at"] = current["created_at"], stamp
+        record = _encoded({**new, "created_at": stamp})
+        db = await self._db()
+        await db.execute(
+            f"INSERT INTO assistant_versions ({', '.join(_VERSION_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(_VERSION_FIELDS))})",
+            [record[field] for field in _VERSION_FIELDS],
+        )
+        await self._set_current(db, _encoded(new))
+        await db.commit()
+        return new
+
+    async def _set_current(self, db: Any, record: dict[str, Any]) -> None:
+        fields = [f for f in ASSISTANT_FIELDS if f not in ("assistant_id", "created_at")]
+        await db.execute(
+            f"UPDATE assistants SET {', '.join(f'{field} = ?' for field in fields)} "
+            "WHERE assistant_id = ?",
+            [*(record[field] for field in fields), record["assistant_id"]],
+        )
+
+    async def versions(self, assistant_id: str) -> list[dict[str, Any]]:
+        return await self._rows(
+            "SELECT * FROM assistant_versions WHERE assistant_id = ? ORDER BY version DESC",
+            [assistant_id],
+        )
+
+    @_serialized
+    async def set_version(self, assistant_id: str, version: int) -> dict[str, Any] | None:
+        current = await self.get_assistant(assistant_id)
+        rows = await self._rows(
+            "SELECT * FROM assistant_versions WHERE assistant_id = ? AND version = ?",
+            [assistant_id, version],
+        )
+        if current is None or not rows:
+            return None
+        chosen = {**rows[0], "created_at": current["created_at"], "updated_at": now()}
+        db = await self._db()
+        await self._set_current(db, _encoded(chosen))
+        await db.commit()
+        return chosen
+
+    @_serialized
+    async def delete_assistant(self, assistant_id: str) -> bool:
+        await self._write("DELETE FROM assistant_versions WHERE assistant_id = ?", [assistant_id])
+        deleted = await self._write("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id])
+        return deleted > 0
+
+    # Threads
+
+    @_serialized
+    async def put_thread(self, thread: dict[str, Any]) -> None:
+        record = _encoded(thread)
+        try:
+            await self._write(
+                f"INSERT INTO threads ({', '.join(THREAD_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(THREAD_FIELDS))})",
+                [record[field] for field in THREAD_FIELDS],
+            )
+        except Exception as exc:
+            if "UNIQUE" in str(exc):
+                raise AlreadyExists(thread["thread_id"]) from exc
+            raise
+
+    async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
+        rows = await self._rows("SELECT * FROM threads WHERE thread_id = ?", [thread_id])
+        return rows[0] if rows else None
+
+    async def search_threads(
+        self,
+        *,
+        ids: Sequence[str] | None = None,
+        status: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        sort_by: str = "created_at",
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
+        where: list[str] = []
+        parameters: list[Any] = []
+        if ids is not None:
+            where.append(f"thread_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+            parameters.extend(ids)
+        if status is not None:
+            where.append("status = ?")
+            parameters.append(status)
+        rows = await self._rows(
+            f"SELECT * FROM threads{_where(where)}{_order(sort_by, descending, THREAD_FIELDS)}",
+            parameters,
+        )
+        return [row for row in rows if not metadata or contains(row["metadata"], metadata)]
+
+    @_serialized
+    async def update_thread(self, thread_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        thread = await self.get_thread(thread_id)
+        if thread is None:
+            return None
+        changes = dict(changes)
+        if "metadata" in changes:
+            changes["metadata"] = {**thread["metadata"], **changes["metadata"]}
+        thread.update(changes)
+        record = _encoded(thread)
+        fields = [field for field in THREAD_FIELDS if field != "thread_id"]
+        await self._write(
+            f"UPDATE threads SET {', '.join(f'{field} = ?' for field in fields)} "
+            "WHERE thread_id = ?",
+            [*(record[field] for field in fields), thread_id],
+        )
+        return thread
+
+    @_serialized
+    async def delete_thread(self, thread_id: str) -> bool:
+        return await self._write("DELETE FROM threads WHERE thread_id = ?", [thread_id]) > 0
+
+
+_VERSION_FIELDS = tuple(field for field in ASSISTANT_FIELDS if field != "updated_at")
+_SCHEMA = """
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS assistants (
+    assistant_id TEXT PRIMARY KEY, graph_id TEXT NOT NULL, config TEXT NOT NULL,
+    context TEXT NOT NULL, metadata TEXT NOT NULL, name TEXT, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL, version INTEGER NOT NULL, description TEXT
+);
+CREATE TABLE IF NOT EXISTS assistant_versions (
+    assistant_id TEXT NOT NULL, version INTEGER NOT NULL, graph_id TEXT NOT NULL,
+    config TEXT NOT NULL, context TEXT NOT NULL, metadata TEXT NOT NULL, name TEXT,
+    created_at TEXT NOT NULL, description TEXT, PRIMARY KEY (assistant_id, version)
+);
+CREATE TABLE IF NOT EXISTS threads (
+    thread_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    state_updated_at TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL,
+    config TEXT NOT NULL
+);
+"""
+
+
+def _where(conditions: list[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def _order(sort_by: str, descending: bool, fields: Sequence[str]) -> str:
+    if sort_by not in fields or sort_by in _JSON_FIELDS:
+        raise ValueError(f"cannot sort by {sort_by!r}")
+    direction = "DESC" if descending else "ASC"
+    return f" ORDER BY {sort_by} {direction}, rowid {direction}"
+
+
+def _encoded(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: json.dumps(value) if key in _JSON_FIELDS else value for key, value in record.items()
+    }
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: json.loads(value) if key in _JSON_FIELDS else value for key, value in row.items()}
