@@ -12,6 +12,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 
 from chainserve.agents._assistants import assistants_router
+from chainserve.agents._execution import Executor
 from chainserve.agents._persistence import (
     DEFAULT_DATABASE,
     ServerCheckpointer,
@@ -19,6 +20,7 @@ from chainserve.agents._persistence import (
 )
 from chainserve.agents._project import ProjectError, graph_id_problem
 from chainserve.agents._protocol import AgentServer
+from chainserve.agents._runs import runs_router
 from chainserve.agents._storage import SqliteStorage
 from chainserve.agents._threads import threads_router
 from chainserve.server import APIHandler, add_routes
@@ -31,6 +33,7 @@ def add_graphs(
     *,
     database: str = DEFAULT_DATABASE,
     agent_protocol: bool = True,
+    max_concurrent_runs: int = 8,
     **options: Any,
 ) -> dict[str, APIHandler]:
     """Serve each graph at ``/<graph id>`` with ``add_routes`` (``options`` go to it).
@@ -47,7 +50,8 @@ def add_graphs(
     With ``agent_protocol`` (the default) the Agent Protocol's ``/assistants``,
     ``/threads`` and ``/store`` routes are served at the root too, their records in the
     same SQLite file, with one default assistant per graph; the store is also the
-    runtime store of every graph that has none of its own.
+    runtime store of every graph that has none of its own. Its runs execute in this
+    process, at most ``max_concurrent_runs`` at once.
 
     Returns the ``APIHandler`` of each graph id.
     """
@@ -83,22 +87,25 @@ def add_graphs(
         server = AgentServer(
             served_graphs, storage, lambda: checkpointer.saver if checkpointer else None
         )
+        executor = Executor(storage, max_concurrent_runs)
         storage.on_open.append(server.create_default_assistants)
+        storage.on_open.append(executor.recover)
         app.include_router(assistants_router(server))
         app.include_router(threads_router(server))
+        app.include_router(runs_router(server, executor))
         if store is not None:
             app.include_router(store.router())
             if persistence is not None:  # the database is opened at startup anyway
                 store.close_at_shutdown(router)
         # Opened at startup with the checkpointer's database; without it, on first use:
         # an app whose graphs need no database makes none until a client asks for one.
-        _open_at_startup(router, storage, now=persistence is not None)
+        _open_at_startup(router, storage, executor, now=persistence is not None)
     return handlers
 
 
-def _open_at_startup(router: Any, storage: SqliteStorage, *, now: bool) -> None:
-    """Make ``router``'s lifespan open ``storage`` at startup (if ``now``) and close it
-    at shutdown."""
+def _open_at_startup(router: Any, storage: SqliteStorage, executor: Executor, *, now: bool) -> None:
+    """Make ``router``'s lifespan open ``storage`` at startup (if ``now``), and stop the
+    runs and close it at shutdown."""
     inner: Callable[[Any], AbstractAsyncContextManager[Any]] = router.lifespan_context
 
     @asynccontextmanager
@@ -109,6 +116,7 @@ def _open_at_startup(router: Any, storage: SqliteStorage, *, now: bool) -> None:
             async with inner(app) as state:
                 yield state
         finally:
+            await executor.stop()
             await storage.close()
 
     router.lifespan_context = lifespan

@@ -1,4 +1,4 @@
-"""The Agent Protocol's records: assistants (with their versions) and threads.
+"""The Agent Protocol's records: assistants (with their versions), threads and runs.
 
 ``Storage`` is the interface the routes use; ``SqliteStorage`` keeps the records in the
 SQLite file the server's checkpointer uses. Another backend (Postgres) is another
@@ -41,7 +41,19 @@ THREAD_FIELDS = (
     "status",
     "config",
 )
-_JSON_FIELDS = {"config", "context", "metadata"}
+RUN_FIELDS = (
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "metadata",
+    "status",
+    "kwargs",
+    "multitask_strategy",
+    "created_at",
+    "updated_at",
+    "error",  # not on the wire: why the run failed (``{"error", "message"}``), or None
+)
+_JSON_FIELDS = {"config", "context", "metadata", "kwargs", "error"}
 
 
 _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
@@ -166,6 +178,31 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def delete_thread(self, thread_id: str) -> bool:
         """Delete a thread; whether it existed."""
+
+    # Runs
+
+    @abc.abstractmethod
+    async def put_run(self, run: dict[str, Any]) -> None:
+        """Store a new run."""
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run, or None."""
+
+    @abc.abstractmethod
+    async def search_runs(
+        self, *, thread_id: str | None = None, statuses: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The runs of ``thread_id`` (all threads if None) with one of ``statuses``
+        (any if None), newest first."""
+
+    @abc.abstractmethod
+    async def update_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Set some of a run's fields (and ``updated_at``); the run, or None."""
+
+    @abc.abstractmethod
+    async def delete_run(self, run_id: str) -> bool:
+        """Delete a run; whether it existed."""
 
 
 class SqliteStorage(Storage):
@@ -406,6 +443,54 @@ class SqliteStorage(Storage):
     async def delete_thread(self, thread_id: str) -> bool:
         return await self._write("DELETE FROM threads WHERE thread_id = ?", [thread_id]) > 0
 
+    # Runs
+
+    @_serialized
+    async def put_run(self, run: dict[str, Any]) -> None:
+        record = _encoded(run)
+        await self._write(
+            f"INSERT INTO runs ({', '.join(RUN_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(RUN_FIELDS))})",
+            [record[field] for field in RUN_FIELDS],
+        )
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = await self._rows("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        return rows[0] if rows else None
+
+    async def search_runs(
+        self, *, thread_id: str | None = None, statuses: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        where: list[str] = []
+        parameters: list[Any] = []
+        if thread_id is not None:
+            where.append("thread_id = ?")
+            parameters.append(thread_id)
+        if statuses is not None:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})" if statuses else "0")
+            parameters.extend(statuses)
+        return await self._rows(
+            f"SELECT * FROM runs{_where(where)} ORDER BY created_at DESC, rowid DESC", parameters
+        )
+
+    @_serialized
+    async def update_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        run = await self.get_run(run_id)
+        if run is None:
+            return None
+        run.update(changes, updated_at=now())
+        record = _encoded(run)
+        fields = [field for field in RUN_FIELDS if field != "run_id"]
+        await self._write(
+            f"UPDATE runs SET {', '.join(f'{field} = ?' for field in fields)} WHERE run_id = ?",
+            [*(record[field] for field in fields), run_id],
+        )
+        return run
+
+    @_serialized
+    async def delete_run(self, run_id: str) -> bool:
+        return await self._write("DELETE FROM runs WHERE run_id = ?", [run_id]) > 0
+
 
 _VERSION_FIELDS = tuple(field for field in ASSISTANT_FIELDS if field != "updated_at")
 _SCHEMA = """
@@ -425,6 +510,13 @@ CREATE TABLE IF NOT EXISTS threads (
     state_updated_at TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL,
     config TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, assistant_id TEXT NOT NULL,
+    metadata TEXT NOT NULL, status TEXT NOT NULL, kwargs TEXT NOT NULL,
+    multitask_strategy TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_thread ON runs (thread_id, created_at);
 """
 
 

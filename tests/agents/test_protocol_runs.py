@@ -1,0 +1,314 @@
+"""The Agent Protocol's runs over a loopback server, through the official client
+``langgraph_sdk`` and LangGraph's ``RemoteGraph`` (WIRE.md §5, §6 and §7)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import typing
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from graph_apps import stateless_counter_graph
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.pregel.remote import RemoteGraph
+from langgraph.types import Command
+from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.errors import APIStatusError
+from protocol_apps import ask_graph, parent_graph, serve_with_lifespan
+
+from chainserve.agents import add_graphs
+from chainserve.agents._storage import SqliteStorage
+
+
+class Count(typing.TypedDict, total=False):
+    count: int
+
+
+def _inc(state: Count) -> dict[str, Any]:
+    if state.get("count", 0) < 0:
+        raise ValueError("negative count")
+    writer = get_stream_writer()
+    writer({"progress": "start", "count": state.get("count", 0)})
+    return {"count": state.get("count", 0) + 1}
+
+
+def _graph(node: Any, name: str = "inc") -> Any:
+    builder = StateGraph(Count)
+    builder.add_node(name, node)
+    builder.add_edge(START, name)
+    builder.add_edge(name, END)
+    return builder.compile()
+
+
+class Slow:
+    """An async node that waits until released; records whether it was cancelled."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def __call__(self, state: Count) -> dict[str, Any]:
+        self.started.set()
+        try:
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return {"count": state.get("count", 0) + 1}
+
+
+def runs_app(folder: Path, slow: Slow) -> FastAPI:
+    app = FastAPI()
+    graphs = {
+        "inc": _graph(_inc),
+        "ask": ask_graph(),
+        "parent": parent_graph(),
+        "counter": stateless_counter_graph(),
+        "slow": _graph(slow, "slow_step"),
+    }
+    add_graphs(app, graphs, database=f"sqlite:///{folder / 'db.sqlite'}")
+    return app
+
+
+@pytest.fixture
+def slow() -> Iterator[Slow]:
+    node = Slow()
+    yield node
+    node.release.set()
+
+
+@pytest.fixture
+def url(tmp_path: Path, slow: Slow) -> Iterator[str]:
+    with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
+        yield base
+
+
+async def _status(call: Any) -> tuple[int, str]:
+    with pytest.raises((APIStatusError, httpx.HTTPStatusError)) as caught:
+        await call
+    response = caught.value.response
+    return response.status_code, response.json()["detail"]
+
+
+async def test_wait_on_a_thread_updates_run_and_thread(url: str) -> None:
+    client = get_client(url=url)
+    thread = await client.threads.create(metadata={"purpose": "t"})
+    tid = thread["thread_id"]
+    assert await client.runs.wait(tid, "inc", input={"count": 1}) == {"count": 2}
+    assert await client.runs.wait(tid, "inc", input={"count": 10}) == {"count": 11}
+    got = await client.threads.get(tid)
+    assert got["status"] == "idle"
+    assert got["values"] == {"count": 11}
+    assert got["metadata"]["graph_id"] == "inc"
+    assert got["metadata"]["purpose"] == "t"
+    runs = await client.runs.list(tid)
+    assert [run["status"] for run in runs] == ["success", "success"]
+    selected = await client.runs.list(tid, select=["run_id", "status"], limit=1)
+    assert selected == [{"run_id": runs[0]["run_id"], "status": "success"}]
+    assert runs[0]["metadata"]["graph_id"] == "inc"
+    assert runs[0]["kwargs"]["input"] == {"count": 10}
+
+
+async def test_stateless_wait_and_failure(url: str) -> None:
+    client = get_client(url=url)
+    assert await client.runs.wait(None, "inc", input={"count": 4}) == {"count": 5}
+    failed = await client.runs.wait(None, "inc", input={"count": -1}, raise_error=False)
+    assert failed == {"__error__": {"error": "ValueError", "message": "negative count"}}
+    thread = await client.threads.create()
+    await client.runs.wait(thread["thread_id"], "inc", input={"count": -1}, raise_error=False)
+    assert (await client.threads.get(thread["thread_id"]))["status"] == "error"
+    assert await client.threads.search() == [await client.threads.get(thread["thread_id"])]
+
+
+async def test_interrupt_then_resume(url: str) -> None:
+    client = get_client(url=url)
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.wait(tid, "ask", input={"question": "q"})
+    assert first["question"] == "q"
+    assert first["__interrupt__"][0]["value"] == {"question": "ok?"}
+    thread = await client.threads.get(tid)
+    assert thread["status"] == "interrupted"
+    assert (await client.runs.list(tid))[0]["status"] == "interrupted"
+    second = await client.runs.wait(tid, "ask", command={"resume": {"ok": True}})
+    assert second == {"question": "q", "answer": {"ok": True}}
+    assert (await client.threads.get(tid))["status"] == "idle"
+
+
+async def test_interrupt_before(url: str) -> None:
+    client = get_client(url=url)
+    tid = (await client.threads.create())["thread_id"]
+    result = await client.runs.wait(tid, "inc", input={"count": 1}, interrupt_before=["inc"])
+    assert result == {"count": 1}
+    assert (await client.threads.get(tid))["status"] == "interrupted"
+    assert await client.runs.wait(tid, "inc", input=None) == {"count": 2}
+
+
+async def test_errors(url: str, slow: Slow) -> None:
+    client = get_client(url=url)
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert await _status(client.runs.wait(missing, "inc", input={})) == (
+        404,
+        "Thread or assistant not found.",
+    )
+    tid = (await client.threads.create())["thread_id"]
+    assert (await _status(client.runs.wait(tid, missing, input={})))[0] == 404
+    status, detail = await _status(client.runs.wait(tid, "nope", input={}))
+    assert status == 422
+    assert detail.startswith("Invalid assistant: 'nope'")
+    bad = client.runs.stream(tid, "inc", input={}, stream_mode="bogus")  # type: ignore[arg-type]
+    with pytest.raises((APIStatusError, httpx.HTTPStatusError)) as caught:
+        async for _ in bad:
+            pass
+    assert caught.value.response.status_code == 422
+    await client.runs.create(tid, "slow", input={"count": 0})
+    rejected = client.runs.create(tid, "slow", input={}, multitask_strategy="reject")
+    assert (await _status(rejected))[0] == 409
+    slow.release.set()
+
+
+async def test_if_not_exists_creates_the_thread(url: str) -> None:
+    client = get_client(url=url)
+    tid = "5b9a1f4e-8f0e-4c59-9d0e-7d6a2f6b1c3a"
+    result = await client.runs.wait(tid, "inc", input={"count": 0}, if_not_exists="create")
+    assert result == {"count": 1}
+    assert (await client.threads.get(tid))["values"] == {"count": 1}
+
+
+async def _events(client: Any, tid: str | None, assistant: str, **kwargs: Any) -> list[Any]:
+    return [(part.event, part.data) async for part in client.runs.stream(tid, assistant, **kwargs)]
+
+
+async def test_stream_values_updates_custom(url: str) -> None:
+    client = get_client(url=url)
+    tid = (await client.threads.create())["thread_id"]
+    modes = ["values", "updates", "custom"]
+    events = await _events(client, tid, "inc", input={"count": 1}, stream_mode=modes)
+    assert events[0][0] == "metadata"
+    assert set(events[0][1]) == {"run_id", "attempt"}
+    assert events[1:] == [
+        ("values", {"count": 1}),
+        ("custom", {"progress": "start", "count": 1}),
+        ("updates", {"inc": {"count": 2}}),
+        ("values", {"count": 2}),
+    ]
+    stateless = await _events(client, None, "inc", input={"count": 5})
+    assert [event for event, _ in stateless] == ["metadata", "values", "values"]
+
+
+async def test_stream_other_modes(url: str) -> None:
+    client = get_client(url=url)
+    tid = (await client.threads.create())["thread_id"]
+    modes = ["tasks", "checkpoints", "debug", "messages-tuple"]
+    events = await _events(client, tid, "counter", input={"messages": "hi"}, stream_mode=modes)
+    names = [event for event, _ in events]
+    assert names.count("checkpoints") == 3
+    assert names.count("tasks") == 2
+    assert "debug" in names
+    tuples = [data for event, data in events if event == "messages"]
+    assert tuples[0][0]["content"] == "reply 1 to hi"
+    partial = await _events(client, tid, "counter", input={"messages": "x"}, stream_mode="messages")
+    assert [event for event, _ in partial] == [
+        "metadata",
+        "messages/metadata",
+        "messages/complete",
+    ]
+    assert partial[2][1][0]["content"] == "reply 2 to x"
+
+
+async def test_stream_subgraphs_and_interrupt(url: str) -> None:
+    client = get_client(url=url)
+    tid = (await client.threads.create())["thread_id"]
+    events = await _events(
+        client, tid, "parent", input={"messages": "a"}, stream_mode="updates", stream_subgraphs=True
+    )
+    names = [event for event, _ in events]
+    assert names[:2] == ["metadata", "updates"]
+    assert names[2].startswith("updates|child:")
+    assert names[3] == "updates"
+    tid = (await client.threads.create())["thread_id"]
+    asked = await _events(client, tid, "ask", input={"question": "q"}, stream_mode="values")
+    assert asked[-1][1]["__interrupt__"][0]["value"] == {"question": "ok?"}
+    failing = await _events(client, None, "inc", input={"count": -3})
+    assert failing[-1] == ("error", {"error": "ValueError", "message": "negative count"})
+
+
+async def test_background_create_join_and_resumable_stream(url: str, slow: Slow) -> None:
+    client = get_client(url=url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"count": 3}, stream_resumable=True)
+    assert run["status"] == "pending"
+    assert (await client.threads.get(tid))["status"] == "busy"
+    slow.release.set()
+    assert await client.runs.join(tid, run["run_id"]) == {"count": 4}
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
+    replay = [
+        part.event async for part in client.runs.join_stream(tid, run["run_id"], last_event_id="-1")
+    ]
+    assert replay == ["metadata", "values", "values"]
+
+
+async def test_cancel_reaches_the_node(url: str, slow: Slow) -> None:
+    client = get_client(url=url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"count": 1})
+    await asyncio.to_thread(slow.started.wait, 10)
+    await client.runs.cancel(tid, run["run_id"], wait=True)
+    assert slow.cancelled.is_set()
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+    assert (await client.threads.get(tid))["status"] == "interrupted"
+    missing = client.runs.cancel(tid, run["run_id"])
+    assert (await _status(missing))[0] == 404
+
+
+def test_sync_client_and_remote_graph(url: str) -> None:
+    client = get_sync_client(url=url)
+    tid = client.threads.create()["thread_id"]
+    assert client.runs.wait(tid, "inc", input={"count": 7}) == {"count": 8}
+    remote = RemoteGraph("ask", url=url)
+    config = {"configurable": {"thread_id": tid}}
+    remote.invoke({"question": "q"}, config)
+    assert remote.get_state(config).next == ("ask",)
+    chunks = list(remote.stream(Command(resume="yes"), config))
+    assert {"ask": {"answer": "yes"}} in chunks
+    assert remote.get_state(config).values == {"question": "q", "answer": "yes"}
+
+
+def test_restart_marks_a_running_run_as_error(tmp_path: Path, slow: Slow) -> None:
+    with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
+        client = get_sync_client(url=base)
+        tid = client.threads.create()["thread_id"]
+        run = client.runs.create(tid, "slow", input={"count": 1})
+        assert slow.started.wait(10)
+    with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
+        client = get_sync_client(url=base)
+        assert client.runs.get(tid, run["run_id"])["status"] == "error"
+        assert client.threads.get(tid)["status"] == "error"
+
+
+def test_startup_fails_runs_a_crashed_server_left_running(tmp_path: Path, slow: Slow) -> None:
+    tid, rid, stamp = str(uuid.uuid4()), str(uuid.uuid4()), "2026-01-01T00:00:00+00:00"
+
+    async def leave_running() -> None:  # what a killed server leaves in its database
+        storage = SqliteStorage(str(tmp_path / "db.sqlite"))
+        thread = {"thread_id": tid, "created_at": stamp, "updated_at": stamp}
+        thread.update(state_updated_at=stamp, metadata={}, status="busy", config={})
+        await storage.put_thread(thread)
+        run = {"run_id": rid, "thread_id": tid, "assistant_id": "a", "metadata": {}}
+        run.update(status="running", kwargs={}, multitask_strategy="enqueue", error=None)
+        await storage.put_run({**run, "created_at": stamp, "updated_at": stamp})
+        await storage.close()
+
+    asyncio.run(leave_running())
+    with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
+        client = get_sync_client(url=base)
+        assert client.runs.get(tid, rid)["status"] == "error"
+        assert client.threads.get(tid)["status"] == "error"
