@@ -3,20 +3,15 @@ run by uvicorn on a loopback port with their lifespan, as ``chainserve serve`` r
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from graph_apps import CounterState, nested_graph, stateless_counter_graph
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
-from servers import free_port
+from servers import serve
 
 from chainserve.agents import add_graphs
 
@@ -64,21 +59,6 @@ def protocol_app(folder: Path) -> FastAPI:
     return app
 
 
-@contextlib.contextmanager
-def serve_with_lifespan(app: Any, *, timeout: float = 20.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a thread, its lifespan on; yield its URL, then stop."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout)
+def serve_with_lifespan(app: Any, *, timeout: float = 20.0) -> Any:
+    """Serve ``app`` with uvicorn in a thread, its lifespan on, as ``chainserve serve``."""
+    return serve(app, timeout=timeout, lifespan=True)

@@ -22,10 +22,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: object, *, timeout: float = 20.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a thread; yield its base URL, then stop it."""
+def serve(app: object, *, timeout: float = 20.0, lifespan: bool = False) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread (its lifespan run if ``lifespan``); yield
+    its base URL, then stop it."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on" if lifespan else "off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

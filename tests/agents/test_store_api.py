@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -12,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import APIStatusError
+from servers import serve
 from typing_extensions import TypedDict
-
-from tests.servers import free_port, serve
 
 pytest.importorskip("langgraph.store.sqlite.aio")
 
@@ -42,25 +39,9 @@ def store_app(file: Path, ttl: Any = None) -> FastAPI:
     return app
 
 
-@contextlib.contextmanager
-def serve_with_lifespan(app: Any, *, timeout: float = 20.0) -> Iterator[str]:
+def serve_with_lifespan(app: Any, *, timeout: float = 20.0) -> Any:
     """``tests.servers.serve``, with the app's lifespan run (it opens the store)."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout)
-    assert not thread.is_alive(), "the server did not stop"
+    return serve(app, timeout=timeout, lifespan=True)
 
 
 @pytest.fixture
