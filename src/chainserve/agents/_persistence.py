@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from starlette.routing import Router
 
+from chainserve.agents._lifespan import around_lifespan
 from chainserve.agents._project import ProjectError
 
 DEFAULT_DATABASE = "sqlite:///.chainserve/chainserve.sqlite"
@@ -70,18 +70,7 @@ class ServerCheckpointer:
     def close_at_shutdown(self, router: Router) -> None:
         """Make ``router``'s lifespan open the database at startup and close it at
         shutdown, around the lifespan it already had."""
-        inner: Callable[[Any], AbstractAsyncContextManager[Any]] = router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(app: Any) -> AsyncIterator[Any]:
-            await self._open()
-            try:
-                async with inner(app) as state:
-                    yield state
-            finally:
-                await self._close()
-
-        router.lifespan_context = lifespan
+        around_lifespan(router, self._open, self._close)
 
     async def _open(self) -> None:
         # A new saver per start: a closed aiosqlite connection cannot reopen, and an app

@@ -3,8 +3,7 @@ Agent Protocol's assistants and threads at the root."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -13,6 +12,7 @@ from langchain_core.runnables.base import RunnableBindingBase
 
 from chainserve.agents._assistants import assistants_router
 from chainserve.agents._execution import Executor
+from chainserve.agents._lifespan import around_lifespan
 from chainserve.agents._persistence import (
     DEFAULT_DATABASE,
     ServerCheckpointer,
@@ -106,20 +106,16 @@ def add_graphs(
 def _open_at_startup(router: Any, storage: SqliteStorage, executor: Executor, *, now: bool) -> None:
     """Make ``router``'s lifespan open ``storage`` at startup (if ``now``), and stop the
     runs and close it at shutdown."""
-    inner: Callable[[Any], AbstractAsyncContextManager[Any]] = router.lifespan_context
 
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[Any]:
+    async def start() -> None:
         if now:
             await storage.open()
-        try:
-            async with inner(app) as state:
-                yield state
-        finally:
-            await executor.stop()
-            await storage.close()
 
-    router.lifespan_context = lifespan
+    async def stop() -> None:
+        await executor.stop()
+        await storage.close()
+
+    around_lifespan(router, start, stop)
 
 
 def _needs_checkpointer(runnable: Runnable) -> bool:

@@ -32,6 +32,9 @@ from langgraph.store.base import BaseStore, InvalidNamespaceError, Item, TTLConf
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 from starlette.routing import Router
 
+from chainserve.agents._lifespan import around_lifespan
+from chainserve.agents._protocol import query_flag
+
 StoreGetter = Callable[[], "BaseStore | Awaitable[BaseStore]"]
 
 MAX_LIMIT = 1000
@@ -267,18 +270,7 @@ class ServerStore:
     def close_at_shutdown(self, router: Router) -> None:
         """Make ``router``'s lifespan open the store at startup and close it at shutdown,
         around the lifespan it already had."""
-        inner: Callable[[Any], AbstractAsyncContextManager[Any]] = router.lifespan_context
-
-        @asynccontextmanager
-        async def lifespan(app: Any) -> AsyncIterator[Any]:
-            await self.open()
-            try:
-                async with inner(app) as state:
-                    yield state
-            finally:
-                await self.close()
-
-        router.lifespan_context = lifespan
+        around_lifespan(router, self.open, self.close)
 
     def _install(self, store: SqliteStore | None) -> None:
         self._store = store
@@ -380,14 +372,7 @@ def _optional_bool(value: Any, field: str) -> bool | None:
 
 
 def _query_bool(value: str | None, field: str) -> bool | None:
-    if value is None:
-        return None
-    lowered = value.lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise StoreRequestError(422, f"the query parameter '{field}' must be true or false")
+    return None if value is None else query_flag(value, field)
 
 
 def _timestamp(moment: datetime) -> str:
