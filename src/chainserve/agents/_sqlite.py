@@ -1,4 +1,5 @@
-"""LangGraph's ``AsyncSqliteSaver``, usable from one event loop after another.
+"""LangGraph's ``AsyncSqliteSaver``, usable from one event loop after another, and able
+to delete one run's checkpoints (a rollback).
 
 Imported only when a graph needs the server's checkpointer: it imports langgraph.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Sequence
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -29,3 +31,21 @@ class SqliteSaver(AsyncSqliteSaver):
     @lock.setter
     def lock(self, value: asyncio.Lock) -> None:
         pass  # AsyncSqliteSaver.__init__ sets one lock for all loops
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints the runs ``run_ids`` made (their metadata's ``run_id``),
+        and the writes made on them."""
+        if not run_ids:
+            return
+        made = (
+            f"json_extract(CAST(metadata AS TEXT), '$.run_id') IN ({', '.join('?' * len(run_ids))})"
+        )
+        ids = [str(run_id) for run_id in run_ids]
+        async with self.lock, self.conn.cursor() as cursor:
+            await cursor.execute(
+                "DELETE FROM writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
+                f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM checkpoints WHERE {made})",
+                ids,
+            )
+            await cursor.execute(f"DELETE FROM checkpoints WHERE {made}", ids)
+            await self.conn.commit()

@@ -16,7 +16,7 @@ import typing
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +40,7 @@ THREAD_FIELDS = (
     "metadata",
     "status",
     "config",
+    "error",  # why its last run failed or stopped (``{"error", "message"}``), or None
 )
 RUN_FIELDS = (
     "run_id",
@@ -74,9 +75,11 @@ class AlreadyExists(Exception):
     """A record with that id is already stored."""
 
 
-def now() -> str:
-    """The current time as the wire writes it: ISO 8601, microseconds, ``+00:00``."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+def now(later: float = 0.0) -> str:
+    """The current time (or ``later`` seconds from now) as the wire writes it: ISO 8601,
+    microseconds, ``+00:00``."""
+    moment = datetime.now(timezone.utc) + timedelta(seconds=later)
+    return moment.isoformat(timespec="microseconds")
 
 
 def new_id() -> str:
@@ -177,7 +180,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def delete_thread(self, thread_id: str) -> bool:
-        """Delete a thread; whether it existed."""
+        """Delete a thread and its runs; whether the thread existed."""
 
     # Runs
 
@@ -235,6 +238,7 @@ class SqliteStorage(Storage):
             await connection
             connection.row_factory = aiosqlite.Row
             await connection.executescript(_SCHEMA)
+            await _migrate(connection)
             await connection.commit()
             self._connection = connection
         for hook in self.on_open:
@@ -387,7 +391,7 @@ class SqliteStorage(Storage):
             await self._write(
                 f"INSERT INTO threads ({', '.join(THREAD_FIELDS)}) "
                 f"VALUES ({', '.join('?' * len(THREAD_FIELDS))})",
-                [record[field] for field in THREAD_FIELDS],
+                [record.get(field) for field in THREAD_FIELDS],
             )
         except Exception as exc:
             if "UNIQUE" in str(exc):
@@ -441,6 +445,7 @@ class SqliteStorage(Storage):
 
     @_serialized
     async def delete_thread(self, thread_id: str) -> bool:
+        await self._write("DELETE FROM runs WHERE thread_id = ?", [thread_id])
         return await self._write("DELETE FROM threads WHERE thread_id = ?", [thread_id]) > 0
 
     # Runs
@@ -508,7 +513,7 @@ CREATE TABLE IF NOT EXISTS assistant_versions (
 CREATE TABLE IF NOT EXISTS threads (
     thread_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
     state_updated_at TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL,
-    config TEXT NOT NULL
+    config TEXT NOT NULL, error TEXT
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, assistant_id TEXT NOT NULL,
@@ -518,6 +523,19 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_thread ON runs (thread_id, created_at);
 """
+
+
+# Columns added since the first release, by table: databases made before get them at open.
+_ADDED_COLUMNS = {"threads": ["error TEXT"]}
+
+
+async def _migrate(connection: Any) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        async with connection.execute(f"PRAGMA table_info({table})") as cursor:
+            present = {row[1] for row in await cursor.fetchall()}
+        for column in columns:
+            if column.split()[0] not in present:
+                await connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def _where(conditions: list[str]) -> str:
@@ -538,4 +556,7 @@ def _encoded(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: json.loads(value) if key in _JSON_FIELDS else value for key, value in row.items()}
+    return {
+        key: json.loads(value) if key in _JSON_FIELDS and value is not None else value
+        for key, value in row.items()
+    }
