@@ -3,12 +3,15 @@ run by uvicorn on a loopback port with their lifespan, as ``chainserve serve`` r
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import typing
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from graph_apps import CounterState, nested_graph, stateless_counter_graph
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from servers import serve
@@ -62,3 +65,62 @@ def protocol_app(folder: Path) -> FastAPI:
 def serve_with_lifespan(app: Any, *, timeout: float = 20.0) -> Any:
     """Serve ``app`` with uvicorn in a thread, its lifespan on, as ``chainserve serve``."""
     return serve(app, timeout=timeout, lifespan=True)
+
+
+class Count(typing.TypedDict, total=False):
+    count: int
+
+
+def inc(state: Count) -> dict[str, Any]:
+    """Add one to ``count`` (a negative one fails), telling its progress to the writer."""
+    if state.get("count", 0) < 0:
+        raise ValueError("negative count")
+    writer = get_stream_writer()
+    writer({"progress": "start", "count": state.get("count", 0)})
+    return {"count": state.get("count", 0) + 1}
+
+
+def one_node_graph(node: Any, name: str = "inc") -> Any:
+    """A ``Count`` graph of the one node ``name``."""
+    builder = StateGraph(Count)
+    builder.add_node(name, node)
+    builder.add_edge(START, name)
+    builder.add_edge(name, END)
+    return builder.compile()
+
+
+class Slow:
+    """An async node that waits until released, writing ``{"waiting": true}`` custom
+    events meanwhile; records whether it was cancelled."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.cancelled = threading.Event()
+
+    async def __call__(self, state: Count) -> dict[str, Any]:
+        self.started.set()
+        writer = get_stream_writer()
+        try:
+            while not self.release.is_set():
+                writer({"waiting": True})  # what a client following it sees meanwhile
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return {"count": state.get("count", 0) + 1}
+
+
+def runs_app(folder: Path, slow: Slow) -> FastAPI:
+    """Graphs ``inc``, ``ask``, ``parent``, ``counter`` and ``slow`` (its node ``slow``)
+    on the SQLite file ``folder/db.sqlite``."""
+    app = FastAPI()
+    graphs = {
+        "inc": one_node_graph(inc),
+        "ask": ask_graph(),
+        "parent": parent_graph(),
+        "counter": stateless_counter_graph(),
+        "slow": one_node_graph(slow, "slow_step"),
+    }
+    add_graphs(app, graphs, database=f"sqlite:///{folder / 'db.sqlite'}")
+    return app

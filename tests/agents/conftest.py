@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from protocol_apps import Slow, runs_app, serve_with_lifespan
 
 # A graph module as langgraph.json points at it: every kind of variable it may name.
 GRAPHS = """
@@ -94,3 +95,16 @@ def write_project(tmp_path: Path) -> Callable[..., Path]:
         return project
 
     return write
+
+
+@pytest.fixture
+def slow() -> Iterator[Slow]:
+    node = Slow()
+    yield node
+    node.release.set()
+
+
+@pytest.fixture
+def runs_url(tmp_path: Path, slow: Slow) -> Iterator[str]:
+    with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
+        yield base

@@ -4,92 +4,24 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import typing
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from graph_apps import stateless_counter_graph
-from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
 from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import Command
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import APIStatusError
-from protocol_apps import ask_graph, parent_graph, serve_with_lifespan
+from protocol_apps import Slow, runs_app, serve_with_lifespan
 
-from chainserve.agents import add_graphs
 from chainserve.agents._storage import SqliteStorage
 
 
-class Count(typing.TypedDict, total=False):
-    count: int
-
-
-def _inc(state: Count) -> dict[str, Any]:
-    if state.get("count", 0) < 0:
-        raise ValueError("negative count")
-    writer = get_stream_writer()
-    writer({"progress": "start", "count": state.get("count", 0)})
-    return {"count": state.get("count", 0) + 1}
-
-
-def _graph(node: Any, name: str = "inc") -> Any:
-    builder = StateGraph(Count)
-    builder.add_node(name, node)
-    builder.add_edge(START, name)
-    builder.add_edge(name, END)
-    return builder.compile()
-
-
-class Slow:
-    """An async node that waits until released; records whether it was cancelled."""
-
-    def __init__(self) -> None:
-        self.started = threading.Event()
-        self.release = threading.Event()
-        self.cancelled = threading.Event()
-
-    async def __call__(self, state: Count) -> dict[str, Any]:
-        self.started.set()
-        try:
-            while not self.release.is_set():
-                await asyncio.sleep(0.01)
-        except asyncio.CancelledError:
-            self.cancelled.set()
-            raise
-        return {"count": state.get("count", 0) + 1}
-
-
-def runs_app(folder: Path, slow: Slow) -> FastAPI:
-    app = FastAPI()
-    graphs = {
-        "inc": _graph(_inc),
-        "ask": ask_graph(),
-        "parent": parent_graph(),
-        "counter": stateless_counter_graph(),
-        "slow": _graph(slow, "slow_step"),
-    }
-    add_graphs(app, graphs, database=f"sqlite:///{folder / 'db.sqlite'}")
-    return app
-
-
 @pytest.fixture
-def slow() -> Iterator[Slow]:
-    node = Slow()
-    yield node
-    node.release.set()
-
-
-@pytest.fixture
-def url(tmp_path: Path, slow: Slow) -> Iterator[str]:
-    with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
-        yield base
+def url(runs_url: str) -> str:
+    return runs_url
 
 
 async def _status(call: Any) -> tuple[int, str]:

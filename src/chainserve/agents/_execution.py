@@ -1,92 +1,19 @@
-"""Running the Agent Protocol's runs in the server process: ``RunStream`` (one run's
-events, which readers follow without polling) and ``Executor`` (runs of one thread one
-after the other, at most ``max_concurrency`` at once, through LangGraph's ``astream``)."""
+"""Running the Agent Protocol's runs in the server process: ``Executor`` runs the runs of
+one thread one after the other, at most ``max_concurrency`` at once, through LangGraph's
+``astream`` (``astream_events`` when the ``events`` mode is asked for)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from chainserve.agents._storage import Storage, now
-from chainserve.serialization import SerializationError, dumps
-
-_HEARTBEAT = 5.0
-_Event = tuple[str, str, bytes]  # id, event name, JSON data
-
-
-def wire_json(data: Any) -> bytes:
-    """``data`` as compact JSON; what cannot be encoded becomes its ``repr``."""
-    try:
-        return dumps(data)
-    except SerializationError:
-        return dumps(_plain(data))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    try:
-        dumps(value)
-    except SerializationError:
-        return repr(value)
-    return value
-
-
-class RunStream:
-    """The events one run made, in order; ``follow`` waits for the next without polling."""
-
-    _counter = itertools.count()
-
-    def __init__(self) -> None:
-        self.events: list[_Event] = []
-        self.done = False
-        self._changed = asyncio.Event()
-
-    def publish(self, event: str, data: Any) -> None:
-        event_id = f"{int(time.time() * 1000)}-{next(self._counter)}"
-        self.events.append((event_id, event, wire_json(data)))
-        self._wake()
-
-    def close(self) -> None:
-        self.done = True
-        self._wake()
-
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    def position_after(self, last_event_id: str | None) -> int | None:
-        """Where to follow from: the live point (no id), the start (``-1``), after the
-        event ``last_event_id`` names, or None for an unknown id."""
-        if last_event_id is None:
-            return len(self.events)
-        if last_event_id == "-1":
-            return 0
-        for index, (event_id, _, _) in enumerate(self.events):
-            if event_id == last_event_id:
-                return index + 1
-        return None
-
-    async def follow(self, start: int) -> AsyncIterator[_Event | None]:
-        """The events from ``start`` until the run ends; None for a heartbeat."""
-        index = start
-        while True:
-            while index < len(self.events):
-                yield self.events[index]
-                index += 1
-            if self.done:
-                return
-            changed = self._changed
-            try:
-                await asyncio.wait_for(changed.wait(), _HEARTBEAT)
-            except asyncio.TimeoutError:
-                yield None
+from chainserve.agents._streams import RunStream
+from chainserve.agents._webhooks import send_webhook
 
 
 @dataclass
@@ -104,6 +31,9 @@ class RunJob:
     interrupt_after: Any = None
     resumable: bool = False
     temporary: bool = False
+    webhook: str | None = None
+    durability: str | None = None  # when checkpoints are written (LangGraph's default if None)
+    started: bool = False
     stream: RunStream = field(default_factory=RunStream)
     result: Any = None
     cancelled: str | None = None  # the cancel action asked for
@@ -117,6 +47,11 @@ class RunJob:
     @property
     def thread_id(self) -> str:
         return str(self.run["thread_id"])
+
+    def delay(self) -> float:
+        """Seconds until the run is due (its ``created_at``, later with ``after_seconds``)."""
+        due = datetime.fromisoformat(self.run["created_at"])
+        return max(0.0, (due - datetime.now(timezone.utc)).total_seconds())
 
 
 class _Translator:
@@ -156,6 +91,37 @@ class _Translator:
             publish(f"messages/complete{suffix}", [chunk])
 
 
+async def _items(job: RunJob) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
+    """The run's stream as ``(namespace, mode, data)``; with the ``events`` mode, every
+    ``astream_events`` event but the graph's own stream items comes as mode ``events``."""
+    modes = {"values"}
+    for mode in job.stream_modes:
+        if mode in ("messages", "messages-tuple"):
+            modes.add("messages")
+        elif mode != "events":
+            modes.add(mode)
+    options: dict[str, Any] = {
+        "context": job.context or None,
+        "stream_mode": sorted(modes),
+        "subgraphs": True,
+        "interrupt_before": job.interrupt_before,
+        "interrupt_after": job.interrupt_after,
+    }
+    if job.durability is not None:
+        options["durability"] = job.durability
+    if "events" not in job.stream_modes:
+        async for namespace, mode, data in job.graph.astream(job.input, job.config, **options):
+            yield tuple(namespace), mode, data
+        return
+    events = job.graph.astream_events(job.input, job.config, version="v2", **options)
+    async for event in events:
+        if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
+            namespace, mode, data = event["data"]["chunk"]
+            yield tuple(namespace), mode, data
+        else:
+            yield (), "events", event
+
+
 class Executor:
     """Executes runs as asyncio tasks: one at a time per thread (in the order they came),
     at most ``max_concurrency`` at once, recording their status in ``storage``."""
@@ -165,11 +131,15 @@ class Executor:
         self.max_concurrency = max_concurrency
         self.jobs: dict[str, RunJob] = {}
         self.replays: dict[str, RunStream] = {}  # the finished resumable runs' events
+        self._watchers: dict[str, list[asyncio.Queue[RunJob | None]]] = {}
         self._reset()
 
     def _reset(self) -> None:
         self._pool = asyncio.Semaphore(self.max_concurrency)
-        self._thread_locks: dict[str, asyncio.Lock] = {}
+        # A thread's lock lasts while one of its runs holds or awaits it.
+        self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock]
+        self._thread_locks = weakref.WeakValueDictionary()
+        self._deliveries: set[asyncio.Task[Any]] = set()
 
     async def recover(self) -> None:
         """At startup: runs left ``pending``/``running`` by a previous process failed."""
@@ -182,68 +152,89 @@ class Executor:
             await self.storage.update_thread(run["thread_id"], {"status": "error"})
 
     async def stop(self) -> None:
-        """At shutdown: cancel the runs still going, and wait for them."""
+        """At shutdown: end the threads' streams, cancel the runs still going, and wait
+        for them and their webhooks."""
+        for queues in self._watchers.values():
+            for queue in queues:
+                queue.put_nowait(None)
         jobs = [job for job in self.jobs.values() if job.task is not None]
         for job in jobs:
             self.cancel(job, "shutdown")
         for job in jobs:
             await job.finished.wait()
+        if self._deliveries:
+            await asyncio.wait(self._deliveries)
 
     def active(self, thread_id: str) -> list[RunJob]:
+        """The thread's runs not finished yet, in the order they came."""
         return [job for job in self.jobs.values() if job.thread_id == thread_id]
 
     def submit(self, job: RunJob) -> None:
         self.jobs[job.run_id] = job
         job.task = asyncio.get_running_loop().create_task(self._run(job))
+        for queue in self._watchers.get(job.thread_id, []):
+            queue.put_nowait(job)
+
+    def watch(self, thread_id: str) -> asyncio.Queue[RunJob | None]:
+        """A queue of the thread's runs: those not finished now, then each new one, until
+        ``unwatch``; None when the server stops."""
+        queue: asyncio.Queue[RunJob | None] = asyncio.Queue()
+        for job in self.active(thread_id):
+            queue.put_nowait(job)
+        self._watchers.setdefault(thread_id, []).append(queue)
+        return queue
+
+    def unwatch(self, thread_id: str, queue: asyncio.Queue[RunJob | None]) -> None:
+        queues = self._watchers.get(thread_id, [])
+        if queue in queues:
+            queues.remove(queue)
+        if not queues:
+            self._watchers.pop(thread_id, None)
 
     def cancel(self, job: RunJob, action: str) -> None:
+        """Cancel ``job``: ``interrupt`` keeps what it did, ``rollback`` deletes the run
+        and its checkpoints, ``shutdown`` fails it."""
         job.cancelled = action
         if job.task is not None:
             job.task.cancel()
 
     async def _run(self, job: RunJob) -> None:
-        status = "error"
+        status = "interrupted"
         try:
-            lock = self._thread_locks.setdefault(job.thread_id, asyncio.Lock())
-            async with lock, self._pool:
-                await self.storage.update_run(job.run_id, {"status": "running"})
-                job.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
-                status = await self._execute(job)
-        except asyncio.CancelledError:
-            status = "interrupted"
-            if job.result is None:
-                job.result = {}
-        except Exception as exc:  # a failure outside the graph (storage)
-            status = "error"
-            job.result = {"__error__": _error(exc)}
+            await asyncio.sleep(job.delay())
+            async with self._thread_locks.setdefault(job.thread_id, asyncio.Lock()):
+                status = await self._attempt(job)
+        except asyncio.CancelledError:  # while it waited for its time or its thread
+            pass
         finally:
             await self._finish(job, status)
 
+    async def _attempt(self, job: RunJob) -> str:
+        """The run, holding its thread: a rollback undoes it before the next run starts."""
+        try:
+            async with self._pool:
+                job.started = True
+                await self.storage.update_run(job.run_id, {"status": "running"})
+                job.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
+                return await self._execute(job)
+        except asyncio.CancelledError:
+            if job.cancelled == "rollback":
+                await job.graph.checkpointer.adelete_for_runs([job.run_id])
+            return "interrupted"
+        except Exception as exc:  # a failure outside the graph (storage)
+            job.result = {"__error__": _error(exc)}
+            return "error"
+
     async def _execute(self, job: RunJob) -> str:
-        modes = {"values"}
-        for mode in job.stream_modes:
-            if mode in ("messages", "messages-tuple"):
-                modes.add("messages")
-            elif mode != "events":
-                modes.add(mode)
         translator = _Translator(job)
         last: Any = None
         try:
-            stream = job.graph.astream(
-                job.input,
-                job.config,
-                context=job.context or None,
-                stream_mode=sorted(modes),
-                subgraphs=True,
-                interrupt_before=job.interrupt_before,
-                interrupt_after=job.interrupt_after,
-            )
-            async for namespace, mode, data in stream:
+            async for namespace, mode, data in _items(job):
                 if not job.subgraphs and namespace:
                     continue
                 if mode == "values" and not namespace:
                     last = data
-                translator.emit(tuple(namespace), mode, data)
+                translator.emit(namespace, mode, data)
         except Exception as exc:
             job.result = {"__error__": _error(exc)}
             job.stream.publish("error", _error(exc))
@@ -253,7 +244,8 @@ class Executor:
         return "interrupted" if snapshot.next else "success"
 
     async def _finish(self, job: RunJob, status: str) -> None:
-        run_id, thread_id = job.run_id, job.thread_id
+        if job.result is None:
+            job.result = {}
         error = job.result.get("__error__") if isinstance(job.result, dict) else None
         if job.cancelled == "shutdown":
             status = "error"
@@ -264,27 +256,64 @@ class Executor:
                 "message": "interrupt requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
             }
         try:
-            await self.storage.update_run(run_id, {"status": status, "error": error})
-            others = [other for other in self.active(thread_id) if other is not job]
-            if job.temporary:
-                await self._delete_thread(job)
-            elif not others:
-                thread_status = {"success": "idle"}.get(status, status)
-                stamp = now()
-                changes = {"status": thread_status, "updated_at": stamp, "state_updated_at": stamp}
-                await self.storage.update_thread(thread_id, changes)
+            await self._record(job, status, error)
         finally:
-            self.jobs.pop(run_id, None)
+            self.jobs.pop(job.run_id, None)
             if job.resumable:
-                self.replays[run_id] = job.stream
+                self.replays[job.run_id] = job.stream
             job.stream.close()
             job.finished.set()
+
+    async def _record(self, job: RunJob, status: str, error: dict[str, str] | None) -> None:
+        """Store how the run ended (a rolled back run: not at all), free its thread, and
+        send its webhook."""
+        restored: dict[str, Any] = {}
+        if job.cancelled == "rollback":
+            await self.storage.delete_run(job.run_id)
+            status, error = "success", None
+            previous = await self.storage.search_runs(thread_id=job.thread_id)
+            if previous:  # the thread's graph is again the one of its last run
+                restored = {key: previous[0]["metadata"][key] for key in _THREAD_KEYS}
+        else:
+            run = await self.storage.update_run(job.run_id, {"status": status, "error": error})
+            if job.webhook is not None and run is not None:
+                delivery = send_webhook(job.webhook, _webhook_payload(run, job.result))
+                task = asyncio.get_running_loop().create_task(delivery)
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
+        if job.temporary:
+            await self._delete_thread(job)
+        elif not [other for other in self.active(job.thread_id) if other is not job]:
+            stamp = now()
+            changes = {"status": {"success": "idle"}.get(status, status), "error": error}
+            changes.update(updated_at=stamp, state_updated_at=stamp)
+            if restored:
+                changes["metadata"] = restored
+            await self.storage.update_thread(job.thread_id, changes)
 
     async def _delete_thread(self, job: RunJob) -> None:
         saver = job.graph.checkpointer
         if hasattr(saver, "adelete_thread"):
             await saver.adelete_thread(job.thread_id)
         await self.storage.delete_thread(job.thread_id)
+
+
+_THREAD_KEYS = ("graph_id", "assistant_id")  # what a run writes into its thread's metadata
+
+
+def can_roll_back(graph: Any) -> bool:
+    """Whether ``graph``'s checkpointer can delete one run's checkpoints (a rollback)."""
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    method = getattr(type(graph.checkpointer), "adelete_for_runs", None)
+    return method is not None and method is not BaseCheckpointSaver.adelete_for_runs
+
+
+def _webhook_payload(run: dict[str, Any], result: Any) -> dict[str, Any]:
+    """What a webhook receives: the run's record, its final values, when it was sent."""
+    if isinstance(result, dict):
+        result = {key: value for key, value in result.items() if key != "__error__"}
+    return {**run, "values": result, "webhook_sent_at": now()}
 
 
 def _error(exc: BaseException) -> dict[str, str]:

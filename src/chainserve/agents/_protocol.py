@@ -68,6 +68,21 @@ class AgentServer:
         return saver if hasattr(saver, "aget_tuple") else self.saver()
 
 
+def thread_record(thread_id: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A new idle thread, as stored and answered."""
+    stamp = now()
+    return {
+        "thread_id": thread_id,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "state_updated_at": stamp,
+        "metadata": metadata or {},
+        "status": "idle",
+        "config": {},
+        "error": None,
+    }
+
+
 def check_uuid(value: str, what: str) -> str:
     """``value`` if it is a UUID, else 422 ``Invalid <what> ID: must be a UUID``."""
     try:

@@ -20,6 +20,7 @@ from chainserve.agents._persistence import (
 )
 from chainserve.agents._project import ProjectError, graph_id_problem
 from chainserve.agents._protocol import AgentServer
+from chainserve.agents._run_access import run_access_router
 from chainserve.agents._runs import runs_router
 from chainserve.agents._storage import SqliteStorage
 from chainserve.agents._threads import threads_router
@@ -91,8 +92,9 @@ def add_graphs(
         storage.on_open.append(server.create_default_assistants)
         storage.on_open.append(executor.recover)
         app.include_router(assistants_router(server))
-        app.include_router(threads_router(server))
+        app.include_router(threads_router(server, executor))
         app.include_router(runs_router(server, executor))
+        app.include_router(run_access_router(server, executor))
         if store is not None:
             app.include_router(store.router())
             if persistence is not None:  # the database is opened at startup anyway

@@ -1,30 +1,33 @@
-"""Runs (Agent Protocol): ``/threads/{tid}/runs/...`` and stateless ``/runs/...``.
+"""Creating runs (Agent Protocol): ``/threads/{tid}/runs[/wait|/stream]`` and the
+stateless ``/runs[/wait|/stream|/batch]``.
 
 A run executes its assistant's graph in this process (``Executor``); ``wait`` answers
-its final values, ``stream`` its events as SSE (WIRE.md §5, §6).
+its final values, ``stream`` its events as SSE (WIRE.md §5, §6). Reading, joining and
+cancelling runs is in ``_run_access``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+import weakref
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import BaseModel, Field, RootModel
 
-from chainserve.agents._execution import Executor, RunJob, RunStream
+from chainserve.agents._execution import Executor, RunJob, can_roll_back
 from chainserve.agents._protocol import (
     AgentServer,
     check_uuid,
     default_assistant_id,
     json_response,
     parse_body,
-    query_flag,
-    query_int,
+    thread_record,
 )
 from chainserve.agents._storage import new_id, now
+from chainserve.agents._streams import sse_response
+from chainserve.agents._webhooks import check_webhook
 
 _Mode = Literal[
     "values",
@@ -35,6 +38,7 @@ _Mode = Literal[
     "debug",
     "tasks",
     "checkpoints",
+    "events",
 ]
 _NOT_FOUND = "Thread or assistant not found."
 _BUSY = (
@@ -43,7 +47,9 @@ _BUSY = (
 )
 
 
-class _RunCreate(BaseModel):
+class RunCreate(BaseModel):
+    """A request to create a run, as the official clients send it."""
+
     assistant_id: str
     input: Any = None
     command: dict[str, Any] | None = None
@@ -55,80 +61,102 @@ class _RunCreate(BaseModel):
     stream_resumable: bool = False
     interrupt_before: Literal["*"] | list[str] | None = None
     interrupt_after: Literal["*"] | list[str] | None = None
-    multitask_strategy: Literal["reject", "enqueue", "interrupt"] = "enqueue"
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
     checkpoint_id: str | None = None
+    checkpoint: dict[str, Any] | None = None  # its checkpoint_id, as checkpoint_id
+    durability: Literal["sync", "async", "exit"] | None = None
     on_disconnect: Literal["cancel", "continue"] = "continue"
+    on_completion: Literal["delete", "keep"] = "delete"  # a stateless run's thread
+    webhook: str | None = None
+    after_seconds: float = Field(default=0.0, ge=0)
 
 
-def _run_json(run: dict[str, Any]) -> dict[str, Any]:
+class _Batch(RootModel[list[RunCreate]]):
+    pass
+
+
+def run_json(run: dict[str, Any]) -> dict[str, Any]:
+    """A run record as the wire shows it (its failure reason is not part of it)."""
     return {key: value for key, value in run.items() if key != "error"}
 
 
-def _sse(event: tuple[str, str, bytes] | None, with_id: bool) -> bytes:
-    if event is None:
-        return b": heartbeat\r\n\r\n"
-    event_id, name, data = event
-    line = b"event: " + name.encode() + b"\r\ndata: " + data + b"\r\n"
-    if with_id:
-        line += b"id: " + event_id.encode() + b"\r\n"
-    return line + b"\r\n"
+def run_places(job: RunJob, stateless: bool, last: str) -> dict[str, str]:
+    """The ``location`` (``…/{last}``) and ``content-location`` headers of a run."""
+    base = f"/runs/{job.run_id}" if stateless else f"/threads/{job.thread_id}/runs/{job.run_id}"
+    return {"location": f"{base}/{last}", "content-location": base}
 
 
-def runs_router(server: AgentServer, executor: Executor) -> APIRouter:
-    """The runs routes over ``server``'s graphs and storage, executed by ``executor``."""
-    router = APIRouter(tags=["runs"])
-    storage = server.storage
+class RunStarter:
+    """Turns a ``RunCreate`` into a stored run handed to the executor; one thread's
+    requests are taken one at a time, so that its multitask strategy holds."""
 
-    async def assistant_of(assistant_id: str) -> dict[str, Any]:
+    def __init__(self, server: AgentServer, executor: Executor) -> None:
+        self.server = server
+        self.executor = executor
+        # A thread's lock lasts while a request holds or awaits it.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock]
+        self._locks = weakref.WeakValueDictionary()
+
+    async def assistant(self, assistant_id: str) -> dict[str, Any]:
+        """The assistant a run names by UUID or by graph id; 422 or 404 otherwise."""
+        graphs = self.server.graphs
         try:
             uuid.UUID(assistant_id)
         except ValueError:
-            if assistant_id not in server.graphs:
+            if assistant_id not in graphs:
                 detail = (
                     f"Invalid assistant: '{assistant_id}'. Must be either:\n"
                     "- A valid assistant UUID, or\n"
-                    f"- One of the registered graphs: {', '.join(server.graphs)}"
+                    f"- One of the registered graphs: {', '.join(graphs)}"
                 )
                 raise HTTPException(422, detail) from None
             assistant_id = default_assistant_id(assistant_id)
-        assistant = await storage.get_assistant(assistant_id)
-        if assistant is None or server.graph(assistant["graph_id"]) is None:
+        assistant = await self.server.storage.get_assistant(assistant_id)
+        if assistant is None or self.server.graph(assistant["graph_id"]) is None:
             raise HTTPException(404, _NOT_FOUND)
         return assistant
 
-    async def thread_of(thread_id: str | None, body: _RunCreate) -> tuple[dict[str, Any], bool]:
-        """The run's thread (a new temporary one when stateless), and whether temporary."""
-        if thread_id is not None:
-            thread = await storage.get_thread(check_uuid(thread_id, "thread"))
-            if thread is not None:
-                return thread, False
-            if body.if_not_exists != "create":
+    async def start(self, thread_id: str | None, body: RunCreate) -> RunJob:
+        """Store the run and submit it: on ``thread_id``, or on a new thread if None."""
+        if body.webhook is not None and (problem := check_webhook(body.webhook)):
+            raise HTTPException(422, problem)
+        assistant = await self.assistant(body.assistant_id)
+        if thread_id is None:
+            thread = await self._new_thread(new_id())
+            return await self._start(assistant, thread, body, body.on_completion == "delete")
+        lock = self._locks.setdefault(check_uuid(thread_id, "thread"), asyncio.Lock())
+        async with lock:
+            found = await self.server.storage.get_thread(thread_id)
+            if found is None and body.if_not_exists != "create":
                 raise HTTPException(404, _NOT_FOUND)
-        stamp = now()
-        thread = {
-            "thread_id": thread_id or new_id(),
-            "created_at": stamp,
-            "updated_at": stamp,
-            "state_updated_at": stamp,
-            "metadata": {},
-            "status": "idle",
-            "config": {},
-        }
-        await storage.put_thread(thread)
-        return thread, thread_id is None
+            thread = found or await self._new_thread(thread_id)
+            self._take_turn(thread_id, assistant, body)
+            return await self._start(assistant, thread, body)
 
-    async def start(thread_id: str | None, body: _RunCreate) -> RunJob:
-        assistant = await assistant_of(body.assistant_id)
-        thread, temporary = await thread_of(thread_id, body)
-        tid = thread["thread_id"]
-        busy = executor.active(tid)
-        if busy and body.multitask_strategy == "reject":
+    async def _new_thread(self, thread_id: str) -> dict[str, Any]:
+        thread = thread_record(thread_id)
+        await self.server.storage.put_thread(thread)
+        return thread
+
+    def _take_turn(self, thread_id: str, assistant: dict[str, Any], body: RunCreate) -> None:
+        """Apply the multitask strategy to the thread's runs not finished yet."""
+        busy = self.executor.active(thread_id)
+        strategy = body.multitask_strategy
+        if not busy or strategy == "enqueue":
+            return
+        if strategy == "reject":
             raise HTTPException(409, _BUSY)
-        if body.multitask_strategy == "interrupt":
-            for job in busy:
-                executor.cancel(job, "interrupt")
-        graph_id, aid = assistant["graph_id"], assistant["assistant_id"]
+        cancel_runs(self.executor, busy, strategy)
+
+    async def _start(
+        self,
+        assistant: dict[str, Any],
+        thread: dict[str, Any],
+        body: RunCreate,
+        temporary: bool = False,
+    ) -> RunJob:
+        graph_id, aid, tid = assistant["graph_id"], assistant["assistant_id"], thread["thread_id"]
         run_id = new_id()
         metadata = {
             **assistant["metadata"],
@@ -137,85 +165,73 @@ def runs_router(server: AgentServer, executor: Executor) -> APIRouter:
             "assistant_id": aid,
             **(body.metadata or {}),
         }
-        config = await _config(server, assistant, body, tid, run_id, metadata)
+        graph = self.server.graph(graph_id)
+        config = await _config(self.server, assistant, body, tid, run_id, metadata)
         modes = [body.stream_mode] if isinstance(body.stream_mode, str) else body.stream_mode
-        stamp = now()
-        run = {
-            "run_id": run_id,
-            "thread_id": tid,
-            "assistant_id": aid,
-            "metadata": metadata,
-            "status": "pending",
-            "kwargs": {
-                "input": body.input,
-                "command": body.command,
-                "config": config,
-                "context": body.context or {},
-                "stream_mode": modes,
-                "interrupt_before": body.interrupt_before,
-                "interrupt_after": body.interrupt_after,
-                "temporary": temporary,
-                "subgraphs": body.stream_subgraphs,
-                "resumable": body.stream_resumable,
-            },
-            "multitask_strategy": body.multitask_strategy,
-            "created_at": stamp,
-            "updated_at": stamp,
-            "error": None,
-        }
-        await storage.put_run(run)
-        changes = {"status": "busy", "updated_at": stamp, "config": {"configurable": {}}}
+        context = {**assistant.get("context", {}), **(body.context or {})}
+        run = _run_record(run_id, tid, aid, metadata, body, config, modes, temporary)
+        await self.server.storage.put_run(run)
+        changes = {"status": "busy", "updated_at": now(), "config": {"configurable": {}}}
         changes["metadata"] = {"graph_id": graph_id, "assistant_id": aid}
-        await storage.update_thread(tid, changes)
+        await self.server.storage.update_thread(tid, changes)
         job = RunJob(
             run=run,
-            graph=server.graph(graph_id),
+            graph=graph,
             input=_input(body),
             config=config,
-            context={**assistant.get("context", {}), **(body.context or {})},
+            context=context,
             stream_modes=list(modes),
             subgraphs=body.stream_subgraphs,
             interrupt_before=body.interrupt_before,
             interrupt_after=body.interrupt_after,
             resumable=body.stream_resumable,
             temporary=temporary,
+            webhook=body.webhook,
+            durability=body.durability,
         )
-        executor.submit(job)
+        self.executor.submit(job)
         return job
 
-    def places(job: RunJob, stateless: bool, last: str) -> dict[str, str]:
-        base = f"/runs/{job.run_id}" if stateless else f"/threads/{job.thread_id}/runs/{job.run_id}"
-        return {"location": f"{base}/{last}", "content-location": base}
+
+def cancel_runs(executor: Executor, jobs: list[RunJob], action: str) -> None:
+    """Cancel ``jobs`` with ``action``; 422 before any is cancelled if ``rollback`` is
+    asked of a graph whose checkpointer cannot delete a run's checkpoints."""
+    if action == "rollback" and not all(can_roll_back(job.graph) for job in jobs):
+        raise HTTPException(
+            422,
+            "Cannot roll back: the graph's checkpointer cannot delete a run's checkpoints "
+            "(adelete_for_runs); cancel with 'interrupt' instead",
+        )
+    for job in jobs:
+        executor.cancel(job, action)
+
+
+def runs_router(server: AgentServer, executor: Executor) -> APIRouter:
+    """The routes that create runs over ``server``'s graphs, executed by ``executor``."""
+    router = APIRouter(tags=["runs"])
+    starter = RunStarter(server, executor)
 
     async def wait(thread_id: str | None, request: Request) -> Response:
-        job = await start(thread_id, await parse_body(request, _RunCreate))
+        job = await starter.start(thread_id, await parse_body(request, RunCreate))
         await job.finished.wait()
-        return json_response(job.result, headers=places(job, thread_id is None, "join"))
-
-    def sse(stream: RunStream, start: int, job: RunJob | None, **headers: str) -> Response:
-        resumable = job.resumable if job is not None else True
-
-        async def events() -> AsyncIterator[bytes]:
-            completed = False
-            try:
-                async for event in stream.follow(start):
-                    yield _sse(event, resumable)
-                completed = True
-            finally:
-                on_disconnect = job.run["kwargs"].get("on_disconnect") if job else None
-                if not completed and job is not None and on_disconnect == "cancel":
-                    executor.cancel(job, "interrupt")
-
-        headers = {"cache-control": "no-store", "x-accel-buffering": "no", **headers}
-        return StreamingResponse(
-            events(), media_type="text/event-stream; charset=utf-8", headers=headers
-        )
+        return json_response(job.result, headers=run_places(job, thread_id is None, "join"))
 
     async def stream(thread_id: str | None, request: Request) -> Response:
-        body = await parse_body(request, _RunCreate)
-        job = await start(thread_id, body)
-        job.run["kwargs"]["on_disconnect"] = body.on_disconnect
-        return sse(job.stream, 0, job, **places(job, thread_id is None, "stream"))
+        body = await parse_body(request, RunCreate)
+        job = await starter.start(thread_id, body)
+        on_closed = None
+        if body.on_disconnect == "cancel":
+            on_closed = lambda: executor.cancel(job, "interrupt")  # noqa: E731
+        headers = run_places(job, thread_id is None, "stream")
+        return sse_response(
+            job.stream.follow(0), ids=job.resumable, on_disconnect=on_closed, headers=headers
+        )
+
+    async def create(thread_id: str | None, body: RunCreate) -> Response:
+        job = await starter.start(thread_id, body)
+        run = await server.storage.get_run(job.run_id) or job.run
+        headers = {"content-location": run_places(job, thread_id is None, "")["content-location"]}
+        return json_response(run_json({**run, "status": "pending"}), headers=headers)
 
     @router.post("/threads/{thread_id}/runs/wait")
     async def thread_wait(thread_id: str, request: Request) -> Response:
@@ -234,109 +250,64 @@ def runs_router(server: AgentServer, executor: Executor) -> APIRouter:
         return await stream(None, request)
 
     @router.post("/threads/{thread_id}/runs")
-    async def create(thread_id: str, request: Request) -> Response:
-        job = await start(thread_id, await parse_body(request, _RunCreate))
-        run = await storage.get_run(job.run_id) or job.run
-        headers = {"content-location": f"/threads/{job.thread_id}/runs/{job.run_id}"}
-        return json_response(_run_json({**run, "status": "pending"}), headers=headers)
+    async def thread_create(thread_id: str, request: Request) -> Response:
+        return await create(thread_id, await parse_body(request, RunCreate))
 
-    async def run_of(thread_id: str, run_id: str, detail: str = "Not Found") -> dict[str, Any]:
-        run = await storage.get_run(check_uuid(run_id, "run"))
-        if run is None or run["thread_id"] != check_uuid(thread_id, "thread"):
-            raise HTTPException(404, detail)
-        return run
+    @router.post("/runs")
+    async def stateless_create(request: Request) -> Response:
+        return await create(None, await parse_body(request, RunCreate))
 
-    @router.get("/threads/{thread_id}/runs")
-    async def list_runs(
-        thread_id: str,
-        limit: str = "10",
-        offset: str = "0",
-        status: str | None = None,
-        select: Annotated[list[str] | None, Query()] = None,
-    ) -> Response:
-        if await storage.get_thread(check_uuid(thread_id, "thread")) is None:
-            raise HTTPException(404, f"Thread with ID {thread_id} not found")
-        first = query_int(offset, "offset", 0)
-        runs = await storage.search_runs(
-            thread_id=thread_id, statuses=[status] if status is not None else None
-        )
-        shown = [_run_json(run) for run in runs[first : first + query_int(limit, "limit", 1)]]
-        if select:
-            shown = [{key: run.get(key) for key in select} for run in shown]
-        return json_response(shown)
-
-    @router.get("/threads/{thread_id}/runs/{run_id}")
-    async def get(thread_id: str, run_id: str) -> Response:
-        return json_response(_run_json(await run_of(thread_id, run_id)))
-
-    @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
-    async def delete(thread_id: str, run_id: str) -> Response:
-        await run_of(thread_id, run_id, "Run not found")
-        job = executor.jobs.get(run_id)
-        if job is not None:
-            executor.cancel(job, "interrupt")
-            await job.finished.wait()
-        await storage.delete_run(run_id)
-        executor.replays.pop(run_id, None)
-        return Response(status_code=204)
-
-    @router.get("/threads/{thread_id}/runs/{run_id}/join")
-    async def join(thread_id: str, run_id: str) -> Response:
-        run = await run_of(thread_id, run_id, "Run not found")
-        headers = {"location": f"/threads/{thread_id}/runs/{run_id}/join"}
-        headers["content-location"] = f"/threads/{thread_id}/runs/{run_id}"
-        job = executor.jobs.get(run_id)
-        if job is not None:
-            await job.finished.wait()
-            return json_response(job.result, headers=headers)
-        run = await storage.get_run(run_id) or run
-        if run["error"] and run["status"] == "error":
-            return json_response({"__error__": run["error"]}, headers=headers)
-        return json_response(await _thread_result(server, run), headers=headers)
-
-    @router.get("/threads/{thread_id}/runs/{run_id}/stream")
-    async def join_stream(thread_id: str, run_id: str, request: Request) -> Response:
-        await run_of(thread_id, run_id, "Run not found")
-        last_event_id = request.headers.get("last-event-id")
-        job = executor.jobs.get(run_id)
-        stream = job.stream if job is not None else executor.replays.get(run_id)
-        if stream is None or (job is None and last_event_id is None):
-            stream, start = RunStream(), 0
-            stream.close()
-        else:
-            position = stream.position_after(last_event_id)
-            if position is None:
-                stream, position = RunStream(), 0
-                stream.close()
-            start = position
-        return sse(stream, start, job)
-
-    @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
-    async def cancel(
-        thread_id: str, run_id: str, wait: str = "false", action: str = "interrupt"
-    ) -> Response:
-        if action != "interrupt":
-            raise HTTPException(422, f"Unsupported cancel action {action!r}: only 'interrupt'")
-        await run_of(thread_id, run_id, "No runs found to cancel.")
-        job = executor.jobs.get(run_id)
-        if job is None:
-            raise HTTPException(
-                404,
-                "No matching runs to cancel. Please verify the thread ID and run IDs are "
-                "correct, and the runs haven't been deleted or completed.",
-            )
-        executor.cancel(job, action)
-        if not query_flag(wait, "wait"):
-            return Response(status_code=202)
-        await job.finished.wait()
-        headers = {"location": f"/threads/{thread_id}/runs/{run_id}/join"}
-        headers["content-location"] = f"/threads/{thread_id}/runs/{run_id}"
-        return json_response({}, headers=headers)
+    @router.post("/runs/batch")
+    async def batch(request: Request) -> Response:
+        bodies = (await parse_body(request, _Batch)).root
+        for body in bodies:  # every item checked before any run starts
+            await starter.assistant(body.assistant_id)
+        jobs = [await starter.start(None, body) for body in bodies]
+        return json_response([run_json({**job.run, "status": "pending"}) for job in jobs])
 
     return router
 
 
-def _input(body: _RunCreate) -> Any:
+def _run_record(
+    run_id: str,
+    thread_id: str,
+    assistant_id: str,
+    metadata: dict[str, Any],
+    body: RunCreate,
+    config: dict[str, Any],
+    modes: list[Any],
+    temporary: bool,
+) -> dict[str, Any]:
+    """The stored run, as the wire shows it (WIRE.md §5); ``created_at`` is when it is
+    due, later than now with ``after_seconds``."""
+    due = now(body.after_seconds)
+    return {
+        "run_id": run_id,
+        "thread_id": thread_id,
+        "assistant_id": assistant_id,
+        "metadata": metadata,
+        "status": "pending",
+        "kwargs": {
+            "input": body.input,
+            "command": body.command,
+            "config": config,
+            "context": body.context or {},
+            "stream_mode": modes,
+            "interrupt_before": body.interrupt_before,
+            "interrupt_after": body.interrupt_after,
+            "webhook": body.webhook,
+            "temporary": temporary,
+            "subgraphs": body.stream_subgraphs,
+            "resumable": body.stream_resumable,
+        },
+        "multitask_strategy": body.multitask_strategy,
+        "created_at": due,
+        "updated_at": due,
+        "error": None,
+    }
+
+
+def _input(body: RunCreate) -> Any:
     if body.command is None:
         return body.input
     from langgraph.types import Command
@@ -352,14 +323,14 @@ def _input(body: _RunCreate) -> Any:
 async def _config(
     server: AgentServer,
     assistant: dict[str, Any],
-    body: _RunCreate,
+    body: RunCreate,
     thread_id: str,
     run_id: str,
     metadata: dict[str, Any],
 ) -> dict[str, Any]:
     """The run's ``RunnableConfig``: the assistant's, then the request's, then its ids."""
     base, given = assistant.get("config") or {}, body.config or {}
-    config = {**base, **given}
+    config = {"run_name": assistant["graph_id"], **base, **given}
     configurable = {
         **base.get("configurable", {}),
         **given.get("configurable", {}),
@@ -368,23 +339,13 @@ async def _config(
         "graph_id": assistant["graph_id"],
         "assistant_id": assistant["assistant_id"],
     }
-    if body.checkpoint_id:
+    checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+    if checkpoint_id:
         saver = server.checkpointer(assistant["graph_id"])
         reference = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-        reference["configurable"]["checkpoint_id"] = body.checkpoint_id
+        reference["configurable"]["checkpoint_id"] = checkpoint_id
         if saver is not None and await saver.aget_tuple(reference) is not None:
-            configurable["checkpoint_id"] = body.checkpoint_id
+            configurable["checkpoint_id"] = checkpoint_id
     config["configurable"] = configurable
     config["metadata"] = {**config.get("metadata", {}), **metadata}
     return config
-
-
-async def _thread_result(server: AgentServer, run: dict[str, Any]) -> Any:
-    """What joining a finished run answers: its thread's interrupts, else its values."""
-    graph = server.graph(str(run["metadata"].get("graph_id", "")))
-    if graph is None:
-        return {}
-    snapshot = await graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
-    if snapshot.interrupts:
-        return {"__interrupt__": [{"id": i.id, "value": i.value} for i in snapshot.interrupts]}
-    return snapshot.values or {}

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
+from chainserve.agents._execution import Executor
 from chainserve.agents._protocol import (
     AgentServer,
     check_uuid,
@@ -20,6 +21,7 @@ from chainserve.agents._protocol import (
     parse_body,
     query_flag,
     query_int,
+    thread_record,
 )
 from chainserve.agents._storage import AlreadyExists, contains, new_id, now
 
@@ -99,8 +101,9 @@ class _History(BaseModel):
     checkpoint: dict[str, Any] | None = None
 
 
-def threads_router(server: AgentServer) -> APIRouter:
-    """The ``/threads`` routes over ``server``'s graphs, storage and checkpointers."""
+def threads_router(server: AgentServer, executor: Executor) -> APIRouter:
+    """The ``/threads`` routes over ``server``'s graphs, storage and checkpointers;
+    deleting a thread first stops its runs in ``executor``."""
     router = APIRouter(prefix="/threads", tags=["threads"])
     storage = server.storage
 
@@ -118,13 +121,13 @@ def threads_router(server: AgentServer) -> APIRouter:
         graph = graph_of(thread)
         snapshot = await graph.aget_state(_config(thread["thread_id"])) if graph else None
         if snapshot is None or not _saved(snapshot):
-            return {**thread, "values": None}
+            return {**_stateless(thread), "values": None}
         interrupts = {
             task.id: [_interrupt(i) for i in task.interrupts]
             for task in snapshot.tasks
             if task.interrupts
         }
-        return {**thread, "values": snapshot.values, "error": None, "interrupts": interrupts}
+        return {**thread, "values": snapshot.values, "interrupts": interrupts}
 
     async def filtered(values: dict[str, Any] | None, **criteria: Any) -> list[dict[str, Any]]:
         """The matching threads; with their values only if filtered on them."""
@@ -158,16 +161,7 @@ def threads_router(server: AgentServer) -> APIRouter:
     @router.post("")
     async def create(request: Request) -> Response:
         body = await parse_body(request, _Create, optional=True)
-        stamp = now()
-        thread: dict[str, Any] = {
-            "thread_id": check_uuid(body.thread_id or new_id(), "thread"),
-            "created_at": stamp,
-            "updated_at": stamp,
-            "state_updated_at": stamp,
-            "metadata": body.metadata or {},
-            "status": "idle",
-            "config": {},
-        }
+        thread = thread_record(check_uuid(body.thread_id or new_id(), "thread"), body.metadata)
         try:
             await storage.put_thread(thread)
         except AlreadyExists:
@@ -229,6 +223,11 @@ def threads_router(server: AgentServer) -> APIRouter:
     @router.delete("/{thread_id}", status_code=204)
     async def delete(thread_id: str) -> Response:
         thread = await found(thread_id)
+        jobs = executor.active(thread_id)
+        for job in jobs:
+            executor.cancel(job, "interrupt")
+        for job in jobs:
+            await job.finished.wait()
         saver = server.checkpointer(thread["metadata"].get("graph_id"))
         if saver is not None:
             await saver.adelete_thread(thread_id)
@@ -244,7 +243,7 @@ def threads_router(server: AgentServer) -> APIRouter:
         saver = server.checkpointer(thread["metadata"].get("graph_id"))
         if saver is not None:
             await _copy_checkpoints(saver, thread_id, new["thread_id"])
-        return json_response(new)
+        return json_response(_stateless(new))
 
     async def state_at(
         thread_id: str, checkpoint: dict[str, Any] | None, subgraphs: bool
@@ -341,6 +340,11 @@ _EMPTY_STATE: dict[str, Any] = {
     "checkpoint_id": None,
     "parent_checkpoint_id": None,
 }
+
+
+def _stateless(thread: dict[str, Any]) -> dict[str, Any]:
+    """A thread with no state yet as the wire shows it: no ``error`` (nor interrupts)."""
+    return {key: value for key, value in thread.items() if key != "error"}
 
 
 def state_json(snapshot: Any) -> dict[str, Any]:

@@ -1,0 +1,304 @@
+"""Controlling runs over a loopback server through ``langgraph_sdk``: rollback, delayed
+and stateless background runs, batches, cancelling many, the thread's stream, the
+``events`` mode, webhooks, and what a run leaves on its thread (WIRE.md §5, §6, §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import APIStatusError
+from protocol_apps import Count, Slow, inc, one_node_graph
+from servers import serve
+
+
+async def _status(call: Any) -> tuple[int, str]:
+    with pytest.raises((APIStatusError, httpx.HTTPStatusError)) as caught:
+        await call
+    response = caught.value.response
+    return response.status_code, response.json()["detail"]
+
+
+async def _started(slow: Slow) -> None:
+    if not await asyncio.to_thread(slow.started.wait, 10):
+        pytest.fail("the slow node did not start")
+
+
+async def _thread_with_one_run(client: LangGraphClient) -> tuple[str, dict[str, Any]]:
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "inc", input={"count": 1})
+    return tid, await client.threads.get_state(tid)
+
+
+async def test_cancel_with_rollback_undoes_the_run(runs_url: str, slow: Slow) -> None:
+    client = get_client(url=runs_url)
+    tid, before = await _thread_with_one_run(client)
+    history = await client.threads.get_history(tid)
+    run = await client.runs.create(tid, "slow", input={"count": 5})
+    await _started(slow)
+    await client.runs.cancel(tid, run["run_id"], wait=True, action="rollback")
+    assert slow.cancelled.is_set()
+    assert (await _status(client.runs.get(tid, run["run_id"])))[0] == 404
+    thread = await client.threads.get(tid)
+    assert thread["status"] == "idle"
+    assert thread["values"] == {"count": 2} == before["values"]
+    assert await client.threads.get_history(tid) == history
+    assert [r["status"] for r in await client.runs.list(tid)] == ["success"]
+    # The thread goes on from where it was before the rolled back run.
+    assert await client.runs.wait(tid, "inc", input={}) == {"count": 3}
+
+
+async def test_multitask_rollback_and_interrupt(runs_url: str, slow: Slow) -> None:
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.create(tid, "slow", input={"count": 1})
+    await _started(slow)
+    second = await client.runs.create(
+        tid, "inc", input={"count": 10}, multitask_strategy="rollback"
+    )
+    assert await client.runs.join(tid, second["run_id"]) == {"count": 11}
+    assert [r["run_id"] for r in await client.runs.list(tid)] == [second["run_id"]]
+    assert (await _status(client.runs.get(tid, first["run_id"])))[0] == 404
+    slow.started.clear()
+    third = await client.runs.create(tid, "slow", input={"count": 1})
+    await _started(slow)
+    fourth = await client.runs.create(
+        tid, "inc", input={"count": 20}, multitask_strategy="interrupt"
+    )
+    assert await client.runs.join(tid, fourth["run_id"]) == {"count": 21}
+    statuses = {r["run_id"]: r["status"] for r in await client.runs.list(tid)}
+    assert statuses == {
+        second["run_id"]: "success",
+        third["run_id"]: "interrupted",
+        fourth["run_id"]: "success",
+    }
+
+
+async def test_a_bad_cancel_action_or_strategy_is_422(runs_url: str) -> None:
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "inc", input={"count": 1})
+    bad = client.http.post(f"/threads/{tid}/runs/{run['run_id']}/cancel?action=undo", json=None)
+    assert await _status(bad) == (422, "Invalid cancel action 'undo': 'interrupt' or 'rollback'")
+    wrong = client.runs.create(tid, "inc", input={}, multitask_strategy="undo")  # type: ignore[arg-type]
+    assert (await _status(wrong))[0] == 422
+    await client.runs.join(tid, run["run_id"])
+
+
+async def test_after_seconds_delays_the_run(runs_url: str) -> None:
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    asked = datetime.now(timezone.utc)
+    later = await client.runs.create(tid, "inc", input={"count": 1}, after_seconds=600)
+    due = datetime.fromisoformat(later["created_at"])
+    assert (due - asked).total_seconds() >= 599
+    other = (await client.threads.create())["thread_id"]
+    assert await client.runs.wait(other, "inc", input={"count": 5}) == {"count": 6}
+    assert (await client.runs.get(tid, later["run_id"]))["status"] == "pending"
+    assert (await client.threads.get(tid))["status"] == "busy"
+    await client.runs.cancel(tid, later["run_id"], wait=True)
+    assert (await client.runs.get(tid, later["run_id"]))["status"] == "interrupted"
+    soon = await client.runs.create(tid, "inc", input={"count": 1}, after_seconds=1)
+    assert await client.runs.join(tid, soon["run_id"]) == {"count": 2}
+
+
+async def test_stateless_background_runs_and_batches(runs_url: str) -> None:
+    client = get_client(url=runs_url)
+    kept = await client.runs.create(None, "inc", input={"count": 1}, on_completion="keep")
+    assert kept["status"] == "pending"
+    assert await client.runs.join(kept["thread_id"], kept["run_id"]) == {"count": 2}
+    assert (await client.threads.get(kept["thread_id"]))["values"] == {"count": 2}
+    gone = await client.runs.create(None, "inc", input={"count": 1})
+    assert await client.runs.join(gone["thread_id"], gone["run_id"]) == {"count": 2}
+    assert (await _status(client.threads.get(gone["thread_id"])))[0] == 404
+    threads = await client.threads.count()
+    payloads: list[Any] = [
+        {"assistant_id": "inc", "input": {"count": n}, "on_completion": "keep"} for n in (1, 5)
+    ]
+    runs = await client.runs.create_batch(payloads)
+    assert len({run["thread_id"] for run in runs}) == 2
+    results = [await client.runs.join(run["thread_id"], run["run_id"]) for run in runs]
+    assert results == [{"count": 2}, {"count": 6}]
+    assert await client.threads.count() == threads + 2
+    refused = client.runs.create_batch([payloads[0], {"assistant_id": "nope", "input": {}}])
+    assert (await _status(refused))[0] == 422
+    assert await client.threads.count() == threads + 2  # nothing of the batch started
+
+
+async def test_cancel_many(runs_url: str, slow: Slow) -> None:
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    running = await client.runs.create(tid, "slow", input={"count": 1})
+    queued = await client.runs.create(tid, "slow", input={"count": 1})
+    await _started(slow)
+    both = client.runs.cancel_many(thread_id=tid, status="running")
+    assert (await _status(both))[0] == 422
+    await client.runs.cancel_many(thread_id=tid, run_ids=[queued["run_id"]])
+    await client.runs.join(tid, queued["run_id"])
+    assert (await client.runs.get(tid, running["run_id"]))["status"] == "running"
+    await client.runs.cancel_many(status="running")
+    await client.runs.join(tid, running["run_id"])
+    statuses = [r["status"] for r in await client.runs.list(tid)]
+    assert statuses == ["interrupted", "interrupted"]
+    assert (await _status(client.runs.cancel_many(status="pending")))[0] == 404
+
+
+async def test_the_thread_stream_follows_its_runs(runs_url: str, slow: Slow) -> None:
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.create(
+        tid, "slow", input={"count": 1}, stream_mode=["updates", "custom"]
+    )
+    await _started(slow)
+    parts: list[tuple[str, Any]] = []
+    following = asyncio.Event()
+
+    async def follow() -> None:
+        async for part in await client.threads.join_stream(tid):
+            if part.data == {"waiting": True}:
+                following.set()  # the slow node's writes: the stream is live
+                continue
+            parts.append((part.event, part.data))
+            if len([data for _, data in parts if data.get("status") == "run_done"]) == 2:
+                return
+
+    follower = asyncio.create_task(follow())
+    await asyncio.wait_for(following.wait(), 20)
+    second = await client.runs.create(tid, "inc", input={"count": 10}, stream_mode="updates")
+    slow.release.set()
+    await asyncio.wait_for(follower, 20)
+    assert parts == [
+        ("updates", {"slow_step": {"count": 2}}),
+        ("metadata", {"status": "run_done", "run_id": first["run_id"]}),
+        ("metadata", {"run_id": second["run_id"], "attempt": 1}),
+        ("updates", {"inc": {"count": 11}}),
+        ("metadata", {"status": "run_done", "run_id": second["run_id"]}),
+    ]
+
+
+async def test_join_stream_keeps_the_modes_asked_for(runs_url: str) -> None:
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(
+        tid, "inc", input={"count": 1}, stream_mode=["values", "custom"], stream_resumable=True
+    )
+    await client.runs.join(tid, run["run_id"])
+    joined = client.runs.join_stream(tid, run["run_id"], stream_mode="custom", last_event_id="-1")
+    parts = [(part.event, part.data) async for part in joined]
+    assert parts == [
+        ("metadata", {"run_id": run["run_id"], "attempt": 1}),
+        ("custom", {"progress": "start", "count": 1}),
+    ]
+
+
+async def test_events_mode_is_the_graph_s_astream_events(runs_url: str) -> None:
+    client = get_client(url=runs_url)
+    streamed = [
+        (part.event, part.data)
+        async for part in client.runs.stream(
+            None, "inc", input={"count": 1}, stream_mode=["events", "values"]
+        )
+    ]
+    local = [
+        (event["event"], event["name"])
+        async for event in one_node_graph(inc).astream_events(
+            Count(count=1), {"run_name": "inc"}, version="v2"
+        )
+        if not (event["event"] == "on_chain_stream" and not event["parent_ids"])
+    ]
+    events = [(data["event"], data["name"]) for name, data in streamed if name == "events"]
+    assert events == local
+    assert events[0] == ("on_chain_start", "inc")  # the root run is named after the graph
+    assert [data for name, data in streamed if name == "values"] == [{"count": 1}, {"count": 2}]
+    assert streamed[0][0] == "metadata"
+
+
+async def test_the_thread_keeps_why_its_last_run_failed(runs_url: str, slow: Slow) -> None:
+    client = get_client(url=runs_url)
+    tid, _ = await _thread_with_one_run(client)
+    assert (await client.threads.get(tid))["error"] is None
+    await client.runs.wait(tid, "inc", input={"count": -1}, raise_error=False)
+    thread = await client.threads.get(tid)
+    assert thread["status"] == "error"
+    assert thread["error"] == {"error": "ValueError", "message": "negative count"}
+    assert thread["interrupts"] == {}
+    await client.runs.wait(tid, "inc", input={"count": 1})
+    assert (await client.threads.get(tid))["error"] is None
+
+
+async def test_deleting_a_thread_stops_its_run(runs_url: str, slow: Slow) -> None:
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "slow", input={"count": 1})
+    await _started(slow)
+    await client.threads.delete(tid)
+    assert slow.cancelled.is_set()
+    assert (await _status(client.threads.get(tid)))[0] == 404
+    assert (await _status(client.runs.get(tid, run["run_id"])))[0] == 404
+    assert await client.threads.search() == []
+
+
+class Listener:
+    """A webhook receiver: answers ``failures`` 503s, then records what it gets."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.received: list[dict[str, Any]] = []
+        self.app = FastAPI()
+        self.app.post("/hook")(self.hook)
+
+    async def hook(self, request: Request) -> Response:
+        if self.failures:
+            self.failures -= 1
+            return Response(status_code=503)
+        self.received.append(await request.json())
+        return Response(status_code=204)
+
+    def wait_for(self, count: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 20
+        while len(self.received) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the webhook got {len(self.received)} of {count} calls")
+            time.sleep(0.01)
+        return self.received
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[Listener, str]]:
+    receiver = Listener(failures=1)
+    with serve(receiver.app) as base:
+        yield receiver, f"{base}/hook"
+
+
+async def test_a_webhook_gets_the_run_when_it_ends(
+    runs_url: str, listener: tuple[Listener, str]
+) -> None:
+    receiver, hook = listener
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "inc", input={"count": 1}, webhook=hook)
+    failing = await client.runs.wait(
+        tid, "inc", input={"count": -1}, webhook=hook, raise_error=False
+    )
+    assert failing["__error__"]["error"] == "ValueError"
+    got = await asyncio.to_thread(receiver.wait_for, 2)
+    by_status = {call["status"]: call for call in got}
+    assert set(by_status) == {"success", "error"}  # the first answer, a 503, was retried
+    assert by_status["success"]["run_id"] == run["run_id"]
+    assert by_status["success"]["thread_id"] == tid
+    assert by_status["success"]["values"] == {"count": 2}
+    assert by_status["success"]["kwargs"]["webhook"] == hook
+    assert "webhook_sent_at" in by_status["success"]
+    bad = client.runs.create(tid, "inc", input={}, webhook="ftp://example.invalid/x")
+    assert await _status(bad) == (
+        422,
+        "webhook must be an absolute http or https URL, not 'ftp://example.invalid/x'",
+    )
