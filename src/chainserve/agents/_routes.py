@@ -80,44 +80,50 @@ def add_graphs(
         served_graphs[graph_id] = served
         handlers[graph_id] = add_routes(app, served, path=f"/{graph_id}", **options)
     router = app.router if isinstance(app, FastAPI) else app
-    if persistence is not None:
-        persistence.close_at_shutdown(router)
     if agent_protocol:
-        storage = SqliteStorage(sqlite_file(database))
-        checkpointer = persistence
-        server = AgentServer(
-            served_graphs, storage, lambda: checkpointer.saver if checkpointer else None
+        _serve_protocol(
+            app, router, served_graphs, database, persistence, store, max_concurrent_runs
         )
-        executor = Executor(storage, max_concurrent_runs)
-        storage.on_open.append(server.create_default_assistants)
-        storage.on_open.append(executor.recover)
-        app.include_router(assistants_router(server))
-        app.include_router(threads_router(server, executor))
-        app.include_router(runs_router(server, executor))
-        app.include_router(run_access_router(server, executor))
-        if store is not None:
-            app.include_router(store.router())
-            if persistence is not None:  # the database is opened at startup anyway
-                store.close_at_shutdown(router)
-        # Opened at startup with the checkpointer's database; without it, on first use:
-        # an app whose graphs need no database makes none until a client asks for one.
-        _open_at_startup(router, storage, executor, now=persistence is not None)
+    elif persistence is not None:
+        persistence.close_at_shutdown(router)
     return handlers
 
 
-def _open_at_startup(router: Any, storage: SqliteStorage, executor: Executor, *, now: bool) -> None:
-    """Make ``router``'s lifespan open ``storage`` at startup (if ``now``), and stop the
-    runs and close it at shutdown."""
+def _serve_protocol(
+    app: FastAPI | APIRouter,
+    router: Any,
+    graphs: dict[str, Runnable],
+    database: str,
+    persistence: ServerCheckpointer | None,
+    store: Any,
+    max_concurrent_runs: int,
+) -> None:
+    """Serve the Agent Protocol's routes over ``graphs``, their records in ``database``."""
+    storage = SqliteStorage(sqlite_file(database))
+    executor = Executor(storage, max_concurrent_runs)
+    # Each around_lifespan wraps the ones before: the runs, innermost, stop first at
+    # shutdown, while the checkpointer and the store they write to are still open.
+    around_lifespan(router, _nothing, executor.stop)
+    if persistence is not None:
+        persistence.close_at_shutdown(router)
+    server = AgentServer(graphs, storage, lambda: persistence.saver if persistence else None)
+    storage.on_open.append(server.create_default_assistants)
+    storage.on_open.append(executor.recover)
+    app.include_router(assistants_router(server))
+    app.include_router(threads_router(server, executor))
+    app.include_router(runs_router(server, executor))
+    app.include_router(run_access_router(server, executor))
+    if store is not None:
+        app.include_router(store.router())
+        if persistence is not None:  # the database is opened at startup anyway
+            store.close_at_shutdown(router)
+    # Opened at startup with the checkpointer's database; without it, on first use:
+    # an app whose graphs need no database makes none until a client asks for one.
+    around_lifespan(router, storage.open if persistence is not None else _nothing, storage.close)
 
-    async def start() -> None:
-        if now:
-            await storage.open()
 
-    async def stop() -> None:
-        await executor.stop()
-        await storage.close()
-
-    around_lifespan(router, start, stop)
+async def _nothing() -> None:
+    pass
 
 
 def _needs_checkpointer(runnable: Runnable) -> bool:
