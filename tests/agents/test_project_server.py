@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))  # tests/cli's helpers
+from langgraph_sdk import get_sync_client
 from running import MODULE, START_TIMEOUT, UVICORN_STARTED, Server, environment, run
 
 from chainserve import RemoteRunnable
@@ -24,7 +25,9 @@ from chainserve import RemoteRunnable
 # A graph as users write one: a state, a node, no checkpointer; the node's reply text
 # comes from a sibling module (found through "dependencies") and the project's env.
 COUNTER = """
+import asyncio
 import os
+from pathlib import Path
 from typing import Annotated, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage
@@ -50,6 +53,18 @@ builder.add_node("step", step)
 builder.add_edge(START, "step")
 graph = builder.compile()
 echo = RunnableLambda(lambda text: text)
+
+
+async def stall(state: State) -> dict:
+    Path(__file__).with_name("stalled").touch()  # the test's sign that the node runs
+    await asyncio.sleep(3600)
+    return {}
+
+
+stalling = StateGraph(State)
+stalling.add_node("stall", stall)
+stalling.add_edge(START, "stall")
+stuck = stalling.compile()
 """
 REPLIES = """
 import os
@@ -59,7 +74,11 @@ def reply(count):
 """
 LANGGRAPH_JSON = {
     "dependencies": ["."],
-    "graphs": {"counter": "./counter.py:graph", "echo": "./counter.py:echo"},
+    "graphs": {
+        "counter": "./counter.py:graph",
+        "echo": "./counter.py:echo",
+        "stuck": "./counter.py:stuck",
+    },
     "env": {"REPLY_WORD": "reply"},
 }
 
@@ -144,6 +163,45 @@ def test_a_thread_continues_after_the_server_restarts(project: Path) -> None:
     assert database.is_file()
     with serving([], cwd=project) as server:
         assert _say(server, "restart")[0] == 3
+        assert server.stop(signal.SIGTERM) == 0
+
+
+def _stall_a_run(server: Server, project: Path) -> tuple[str, str]:
+    """Start a background run of ``stuck`` on a thread that has a turn of ``counter``;
+    return once its node runs."""
+    client = get_sync_client(url=server.base_url)
+    thread = client.threads.create()["thread_id"]
+    client.runs.wait(thread, "counter", input={"messages": [("user", "hi")]})
+    (project / "stalled").unlink(missing_ok=True)
+    run = client.runs.create(thread, "stuck", input={"messages": [("user", "wait")]})
+    deadline = time.monotonic() + START_TIMEOUT  # a bound on waiting, not a speed check
+    while not (project / "stalled").exists():
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
+    assert client.runs.get(thread, run["run_id"])["status"] == "running"
+    return thread, run["run_id"]
+
+
+@pytest.mark.parametrize(
+    ("sig", "reason"), [(signal.SIGKILL, "ServerRestart"), (signal.SIGTERM, "ServerShutdown")]
+)
+def test_a_run_the_server_stopped_during_is_failed_not_left_running(
+    tmp_path: Path, sig: signal.Signals, reason: str
+) -> None:
+    project = _write_project(tmp_path / "project")
+    with serving([], cwd=project) as server:
+        thread, run_id = _stall_a_run(server, project)
+        server.stop(sig)
+    with serving([], cwd=project) as server:
+        client = get_sync_client(url=server.base_url)
+        assert client.runs.get(thread, run_id)["status"] == "error"
+        failure = client.runs.join(thread, run_id)["__error__"]
+        assert failure == {"error": reason, "message": "the server stopped during the run"}
+        record = client.threads.get(thread)
+        assert (record["status"], record["error"]) == ("error", failure)
+        assert record["values"]["count"] == 1  # the turn before it is kept
+        state = client.runs.wait(thread, "counter", input={"messages": [("user", "again")]})
+        assert state["count"] == 2 and client.threads.get(thread)["status"] == "idle"
         assert server.stop(signal.SIGTERM) == 0
 
 

@@ -149,7 +149,7 @@ class Executor:
             if run["run_id"] in self.jobs:
                 continue
             await self.storage.update_run(run["run_id"], {"status": "error", "error": reason})
-            await self.storage.update_thread(run["thread_id"], {"status": "error"})
+            await self.storage.update_thread(run["thread_id"], {"status": "error", "error": reason})
 
     async def stop(self) -> None:
         """At shutdown: end the threads' streams, cancel the runs still going, and wait
