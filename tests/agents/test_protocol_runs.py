@@ -192,7 +192,7 @@ async def test_cancel_reaches_the_node(url: str, slow: Slow) -> None:
     client = get_client(url=url)
     tid = (await client.threads.create())["thread_id"]
     run = await client.runs.create(tid, "slow", input={"count": 1})
-    await asyncio.to_thread(slow.started.wait, 10)
+    assert await asyncio.to_thread(slow.started.wait, 10), "the node never started"
     await client.runs.cancel(tid, run["run_id"], wait=True)
     assert slow.cancelled.is_set()
     assert (await client.runs.get(tid, run["run_id"]))["status"] == "interrupted"
