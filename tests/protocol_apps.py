@@ -124,3 +124,8 @@ def runs_app(folder: Path, slow: Slow) -> FastAPI:
     }
     add_graphs(app, graphs, database=f"sqlite:///{folder / 'db.sqlite'}")
     return app
+
+
+async def stream_events(client: Any, tid: str | None, assistant: str, **kwargs: Any) -> list[Any]:
+    """``(event, data)`` of every part of ``client.runs.stream(...)`` (an async client)."""
+    return [(part.event, part.data) async for part in client.runs.stream(tid, assistant, **kwargs)]

@@ -14,7 +14,7 @@ from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import Command
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import APIStatusError
-from protocol_apps import Slow, runs_app, serve_with_lifespan
+from protocol_apps import Slow, runs_app, serve_with_lifespan, stream_events
 
 from chainserve.agents._storage import SqliteStorage
 
@@ -115,15 +115,11 @@ async def test_if_not_exists_creates_the_thread(url: str) -> None:
     assert (await client.threads.get(tid))["values"] == {"count": 1}
 
 
-async def _events(client: Any, tid: str | None, assistant: str, **kwargs: Any) -> list[Any]:
-    return [(part.event, part.data) async for part in client.runs.stream(tid, assistant, **kwargs)]
-
-
 async def test_stream_values_updates_custom(url: str) -> None:
     client = get_client(url=url)
     tid = (await client.threads.create())["thread_id"]
     modes = ["values", "updates", "custom"]
-    events = await _events(client, tid, "inc", input={"count": 1}, stream_mode=modes)
+    events = await stream_events(client, tid, "inc", input={"count": 1}, stream_mode=modes)
     assert events[0][0] == "metadata"
     assert set(events[0][1]) == {"run_id", "attempt"}
     assert events[1:] == [
@@ -132,7 +128,7 @@ async def test_stream_values_updates_custom(url: str) -> None:
         ("updates", {"inc": {"count": 2}}),
         ("values", {"count": 2}),
     ]
-    stateless = await _events(client, None, "inc", input={"count": 5})
+    stateless = await stream_events(client, None, "inc", input={"count": 5})
     assert [event for event, _ in stateless] == ["metadata", "values", "values"]
 
 
@@ -140,14 +136,18 @@ async def test_stream_other_modes(url: str) -> None:
     client = get_client(url=url)
     tid = (await client.threads.create())["thread_id"]
     modes = ["tasks", "checkpoints", "debug", "messages-tuple"]
-    events = await _events(client, tid, "counter", input={"messages": "hi"}, stream_mode=modes)
+    events = await stream_events(
+        client, tid, "counter", input={"messages": "hi"}, stream_mode=modes
+    )
     names = [event for event, _ in events]
     assert names.count("checkpoints") == 3
     assert names.count("tasks") == 2
     assert "debug" in names
     tuples = [data for event, data in events if event == "messages"]
     assert tuples[0][0]["content"] == "reply 1 to hi"
-    partial = await _events(client, tid, "counter", input={"messages": "x"}, stream_mode="messages")
+    partial = await stream_events(
+        client, tid, "counter", input={"messages": "x"}, stream_mode="messages"
+    )
     assert [event for event, _ in partial] == [
         "metadata",
         "messages/metadata",
@@ -159,7 +159,7 @@ async def test_stream_other_modes(url: str) -> None:
 async def test_stream_subgraphs_and_interrupt(url: str) -> None:
     client = get_client(url=url)
     tid = (await client.threads.create())["thread_id"]
-    events = await _events(
+    events = await stream_events(
         client, tid, "parent", input={"messages": "a"}, stream_mode="updates", stream_subgraphs=True
     )
     names = [event for event, _ in events]
@@ -167,9 +167,9 @@ async def test_stream_subgraphs_and_interrupt(url: str) -> None:
     assert names[2].startswith("updates|child:")
     assert names[3] == "updates"
     tid = (await client.threads.create())["thread_id"]
-    asked = await _events(client, tid, "ask", input={"question": "q"}, stream_mode="values")
+    asked = await stream_events(client, tid, "ask", input={"question": "q"}, stream_mode="values")
     assert asked[-1][1]["__interrupt__"][0]["value"] == {"question": "ok?"}
-    failing = await _events(client, None, "inc", input={"count": -3})
+    failing = await stream_events(client, None, "inc", input={"count": -3})
     assert failing[-1] == ("error", {"error": "ValueError", "message": "negative count"})
 
 

@@ -69,26 +69,26 @@ class _Translator:
             chunk, metadata = data
             if "messages-tuple" in self.modes:
                 publish(f"messages{suffix}", [chunk, metadata])
-            if "messages" in self.modes:
-                self._message(chunk, metadata, suffix)
+            if "messages" in self.modes:  # named without the namespace, as LangGraph's are
+                self._message(chunk, metadata)
         elif mode in self.modes:
             publish(f"{mode}{suffix}", data)
 
-    def _message(self, chunk: Any, metadata: Any, suffix: str) -> None:
+    def _message(self, chunk: Any, metadata: Any) -> None:
         from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
 
         publish = self.job.stream.publish
         message_id = str(getattr(chunk, "id", None))
         if message_id not in self.partial:
-            publish(f"messages/metadata{suffix}", {message_id: {"metadata": metadata}})
+            publish("messages/metadata", {message_id: {"metadata": metadata}})
             self.partial[message_id] = None
         if isinstance(chunk, BaseMessageChunk):
             sofar = self.partial[message_id]
             sofar = chunk if sofar is None else sofar + chunk
             self.partial[message_id] = sofar
-            publish(f"messages/partial{suffix}", [message_chunk_to_message(sofar)])
+            publish("messages/partial", [message_chunk_to_message(sofar)])
         else:
-            publish(f"messages/complete{suffix}", [chunk])
+            publish("messages/complete", [chunk])
 
 
 async def _items(job: RunJob) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]:
@@ -103,23 +103,32 @@ async def _items(job: RunJob) -> AsyncIterator[tuple[tuple[str, ...], str, Any]]
     options: dict[str, Any] = {
         "context": job.context or None,
         "stream_mode": sorted(modes),
-        "subgraphs": True,
+        # Not a filter: with subgraphs off, LangGraph streams a subgraph's messages as
+        # its node's, which filtering namespaced items out would lose.
+        "subgraphs": job.subgraphs,
         "interrupt_before": job.interrupt_before,
         "interrupt_after": job.interrupt_after,
     }
     if job.durability is not None:
         options["durability"] = job.durability
     if "events" not in job.stream_modes:
-        async for namespace, mode, data in job.graph.astream(job.input, job.config, **options):
-            yield tuple(namespace), mode, data
+        async for item in job.graph.astream(job.input, job.config, **options):
+            yield _item(item)
         return
     events = job.graph.astream_events(job.input, job.config, version="v2", **options)
     async for event in events:
         if event["event"] == "on_chain_stream" and not event.get("parent_ids"):
-            namespace, mode, data = event["data"]["chunk"]
-            yield tuple(namespace), mode, data
+            yield _item(event["data"]["chunk"])
         else:
             yield (), "events", event
+
+
+def _item(item: tuple[Any, ...]) -> tuple[tuple[str, ...], str, Any]:
+    """A stream item as ``(namespace, mode, data)``: ``(mode, data)`` has none."""
+    if len(item) == 2:
+        return (), *item
+    namespace, mode, data = item
+    return tuple(namespace), mode, data
 
 
 class Executor:
@@ -230,8 +239,6 @@ class Executor:
         last: Any = None
         try:
             async for namespace, mode, data in _items(job):
-                if not job.subgraphs and namespace:
-                    continue
                 if mode == "values" and not namespace:
                     last = data
                 translator.emit(namespace, mode, data)
