@@ -133,6 +133,27 @@ async def test_stateless_background_runs_and_batches(runs_url: str) -> None:
     assert await client.threads.count() == threads + 2  # nothing of the batch started
 
 
+async def test_concurrent_requests_on_one_database(runs_url: str) -> None:
+    """Background runs writing checkpoints while other requests read and write the
+    records: every request answered, every run recorded, the database still writable."""
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    batch: list[Any] = [
+        {"assistant_id": "inc", "input": {"count": n}, "on_completion": "keep"} for n in range(8)
+    ]
+    for _ in range(3):  # a few rounds: each interleaves differently
+        calls: list[Any] = [client.runs.create_batch(batch)]
+        for _ in range(40):
+            calls += [client.threads.create(), client.threads.get(tid)]
+            calls.append(client.threads.search(limit=3))
+        runs = (await asyncio.gather(*calls))[0]
+        results = [await client.runs.join(run["thread_id"], run["run_id"]) for run in runs]
+        assert results == [{"count": n + 1} for n in range(8)]
+        for run in runs:
+            assert (await client.runs.get(run["thread_id"], run["run_id"]))["status"] == "success"
+    assert (await client.threads.create())["status"] == "idle"
+
+
 async def test_cancel_many(runs_url: str, slow: Slow) -> None:
     client = get_client(url=runs_url)
     tid = (await client.threads.create())["thread_id"]

@@ -1,7 +1,8 @@
 """The Agent Protocol's ``/threads`` (records, state, history) over a loopback server,
 through the official client ``langgraph_sdk`` (as WIRE.md §1, 3 and 4 describe
-``langgraph dev``'s answers). Runs are not served yet: state is written with
-``update_state`` and ``supersteps``, or by a LangServe run of the graph on the thread."""
+``langgraph dev``'s answers). State is written here with ``update_state`` and
+``supersteps``, or by a LangServe run of the graph on the thread; runs have their own
+modules."""
 
 from __future__ import annotations
 

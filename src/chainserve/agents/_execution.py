@@ -5,6 +5,7 @@ one thread one after the other, at most ``max_concurrency`` at once, through Lan
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any
 from chainserve.agents._storage import Storage, now
 from chainserve.agents._streams import RunStream
 from chainserve.agents._webhooks import send_webhook
+
+logger = logging.getLogger("chainserve.agents")
 
 
 @dataclass
@@ -264,6 +267,8 @@ class Executor:
             }
         try:
             await self._record(job, status, error)
+        except Exception:  # the store failed: the run's end is lost, the server goes on
+            logger.exception("could not record the end of run %s", job.run_id)
         finally:
             self.jobs.pop(job.run_id, None)
             if job.resumable:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import functools
 import json
 import typing
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,15 +61,15 @@ _JSON_FIELDS = {"config", "context", "metadata", "kwargs", "error"}
 _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
 
 
-def _serialized(method: _Method) -> _Method:
-    """``method`` of a ``SqliteStorage``, run while no other write runs."""
+def _transaction(method: _Method) -> _Method:
+    """``method`` of a ``SqliteStorage``, run as one transaction (see ``_writing``)."""
 
     @functools.wraps(method)
-    async def serialized(self: SqliteStorage, *args: Any, **kwargs: Any) -> Any:
-        async with self._lock():
+    async def transaction(self: SqliteStorage, *args: Any, **kwargs: Any) -> Any:
+        async with self._writing():
             return await method(self, *args, **kwargs)
 
-    return typing.cast(_Method, serialized)
+    return typing.cast(_Method, transaction)
 
 
 class AlreadyExists(Exception):
@@ -218,8 +219,9 @@ class SqliteStorage(Storage):
         self._connection: Any = None
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._locks = weakref.WeakKeyDictionary()
-        self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
-        self._write_locks = weakref.WeakKeyDictionary()
+        self._use_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._use_locks = weakref.WeakKeyDictionary()
+        self._writer: asyncio.Task[Any] | None = None  # the task in a transaction
         self.on_open: list[Any] = []  # coroutine functions run after each opening
 
     async def open(self) -> None:
@@ -231,7 +233,8 @@ class SqliteStorage(Storage):
                 return
             if self.file != ":memory:":
                 Path(self.file).parent.mkdir(parents=True, exist_ok=True)
-            connection = aiosqlite.connect(self.file)
+            # Autocommit: transactions are ours (``_writing``), reads are single statements.
+            connection = aiosqlite.connect(self.file, isolation_level=None)
             thread = getattr(connection, "_thread", None)
             if thread is not None:  # never keeps the process alive at exit
                 thread.daemon = True
@@ -239,7 +242,6 @@ class SqliteStorage(Storage):
             connection.row_factory = aiosqlite.Row
             await connection.executescript(_SCHEMA)
             await _migrate(connection)
-            await connection.commit()
             self._connection = connection
         for hook in self.on_open:
             await hook()
@@ -250,8 +252,28 @@ class SqliteStorage(Storage):
             await connection.close()
 
     def _lock(self) -> asyncio.Lock:
-        """This loop's lock of the writes (one at a time: one connection, one transaction)."""
-        return self._write_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        """This loop's lock of the connection: one statement or transaction at a time, so
+        that no read is open when a write begins (SQLite would refuse the write)."""
+        return self._use_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """One transaction on the connection: ``BEGIN IMMEDIATE`` (so the file's write lock
+        is waited for at the start, not refused midway), committed, or rolled back on any
+        error, so that a failed write leaves nothing behind."""
+        db = await self._db()
+        async with self._lock():
+            self._writer = asyncio.current_task()
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    await db.rollback()
+                    raise
+                await db.commit()
+            finally:
+                self._writer = None
 
     async def _db(self) -> Any:
         if self._connection is None:
@@ -260,41 +282,40 @@ class SqliteStorage(Storage):
 
     async def _rows(self, query: str, parameters: Iterable[Any] = ()) -> list[dict[str, Any]]:
         db = await self._db()
-        async with db.execute(query, tuple(parameters)) as cursor:
-            rows = await cursor.fetchall()
+        if self._writer is asyncio.current_task():  # inside this task's transaction
+            rows = await db.execute_fetchall(query, tuple(parameters))
+        else:
+            async with self._lock():
+                rows = await db.execute_fetchall(query, tuple(parameters))
         return [_decoded(dict(row)) for row in rows]
 
     async def _write(self, query: str, parameters: Iterable[Any] = ()) -> int:
-        db = await self._db()
-        async with db.execute(query, tuple(parameters)) as cursor:
-            count = int(cursor.rowcount)
-        await db.commit()
-        return count
+        """One statement of the current transaction; the number of rows it changed."""
+        assert self._writer is asyncio.current_task(), "writes run in a @_transaction"
+        async with (await self._db()).execute(query, tuple(parameters)) as cursor:
+            return int(cursor.rowcount)
 
     # Assistants
 
-    @_serialized
+    @_transaction
     async def put_assistant(self, assistant: dict[str, Any], *, replace: bool = False) -> None:
-        db = await self._db()
         record = _encoded(assistant)
         verb = "INSERT OR IGNORE" if replace else "INSERT"
         try:
-            await db.execute(
+            await self._write(
                 f"{verb} INTO assistants ({', '.join(ASSISTANT_FIELDS)}) "
                 f"VALUES ({', '.join('?' * len(ASSISTANT_FIELDS))})",
                 [record[field] for field in ASSISTANT_FIELDS],
             )
-            await db.execute(
+            await self._write(
                 f"{verb} INTO assistant_versions ({', '.join(_VERSION_FIELDS)}) "
                 f"VALUES ({', '.join('?' * len(_VERSION_FIELDS))})",
                 [record[field] for field in _VERSION_FIELDS],
             )
         except Exception as exc:
-            await db.rollback()
             if "UNIQUE" in str(exc):
                 raise AlreadyExists(assistant["assistant_id"]) from exc
             raise
-        await db.commit()
 
     async def get_assistant(self, assistant_id: str) -> dict[str, Any] | None:
         rows = await self._rows("SELECT * FROM assistants WHERE assistant_id = ?", [assistant_id])
@@ -324,7 +345,7 @@ class SqliteStorage(Storage):
         )
         return [row for row in rows if not metadata or contains(row["metadata"], metadata)]
 
-    @_serialized
+    @_transaction
     async def add_version(self, assistant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         current = await self.get_assistant(assistant_id)
         if current is None:
@@ -337,19 +358,17 @@ class SqliteStorage(Storage):
         new = {**current, **changes, "version": int(latest[0]["version"]) + 1}
         new["created_at"], new["updated_at"] = current["created_at"], stamp
         record = _encoded({**new, "created_at": stamp})
-        db = await self._db()
-        await db.execute(
+        await self._write(
             f"INSERT INTO assistant_versions ({', '.join(_VERSION_FIELDS)}) "
             f"VALUES ({', '.join('?' * len(_VERSION_FIELDS))})",
             [record[field] for field in _VERSION_FIELDS],
         )
-        await self._set_current(db, _encoded(new))
-        await db.commit()
+        await self._set_current(_encoded(new))
         return new
 
-    async def _set_current(self, db: Any, record: dict[str, Any]) -> None:
+    async def _set_current(self, record: dict[str, Any]) -> None:
         fields = [f for f in ASSISTANT_FIELDS if f not in ("assistant_id", "created_at")]
-        await db.execute(
+        await self._write(
             f"UPDATE assistants SET {', '.join(f'{field} = ?' for field in fields)} "
             "WHERE assistant_id = ?",
             [*(record[field] for field in fields), record["assistant_id"]],
@@ -361,7 +380,7 @@ class SqliteStorage(Storage):
             [assistant_id],
         )
 
-    @_serialized
+    @_transaction
     async def set_version(self, assistant_id: str, version: int) -> dict[str, Any] | None:
         current = await self.get_assistant(assistant_id)
         rows = await self._rows(
@@ -371,12 +390,10 @@ class SqliteStorage(Storage):
         if current is None or not rows:
             return None
         chosen = {**rows[0], "created_at": current["created_at"], "updated_at": now()}
-        db = await self._db()
-        await self._set_current(db, _encoded(chosen))
-        await db.commit()
+        await self._set_current(_encoded(chosen))
         return chosen
 
-    @_serialized
+    @_transaction
     async def delete_assistant(self, assistant_id: str) -> bool:
         await self._write("DELETE FROM assistant_versions WHERE assistant_id = ?", [assistant_id])
         deleted = await self._write("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id])
@@ -384,7 +401,7 @@ class SqliteStorage(Storage):
 
     # Threads
 
-    @_serialized
+    @_transaction
     async def put_thread(self, thread: dict[str, Any]) -> None:
         record = _encoded(thread)
         try:
@@ -425,7 +442,7 @@ class SqliteStorage(Storage):
         )
         return [row for row in rows if not metadata or contains(row["metadata"], metadata)]
 
-    @_serialized
+    @_transaction
     async def update_thread(self, thread_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         thread = await self.get_thread(thread_id)
         if thread is None:
@@ -443,14 +460,14 @@ class SqliteStorage(Storage):
         )
         return thread
 
-    @_serialized
+    @_transaction
     async def delete_thread(self, thread_id: str) -> bool:
         await self._write("DELETE FROM runs WHERE thread_id = ?", [thread_id])
         return await self._write("DELETE FROM threads WHERE thread_id = ?", [thread_id]) > 0
 
     # Runs
 
-    @_serialized
+    @_transaction
     async def put_run(self, run: dict[str, Any]) -> None:
         record = _encoded(run)
         await self._write(
@@ -478,7 +495,7 @@ class SqliteStorage(Storage):
             f"SELECT * FROM runs{_where(where)} ORDER BY created_at DESC, rowid DESC", parameters
         )
 
-    @_serialized
+    @_transaction
     async def update_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         run = await self.get_run(run_id)
         if run is None:
@@ -492,7 +509,7 @@ class SqliteStorage(Storage):
         )
         return run
 
-    @_serialized
+    @_transaction
     async def delete_run(self, run_id: str) -> bool:
         return await self._write("DELETE FROM runs WHERE run_id = ?", [run_id]) > 0
 
