@@ -4,6 +4,7 @@ run by uvicorn on a loopback port with their lifespan, as ``chainserve serve`` r
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import typing
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from graph_apps import CounterState, nested_graph, stateless_counter_graph
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import interrupt
 from servers import serve
 
@@ -129,3 +132,18 @@ def runs_app(folder: Path, slow: Slow) -> FastAPI:
 async def stream_events(client: Any, tid: str | None, assistant: str, **kwargs: Any) -> list[Any]:
     """``(event, data)`` of every part of ``client.runs.stream(...)`` (an async client)."""
     return [(part.event, part.data) async for part in client.runs.stream(tid, assistant, **kwargs)]
+
+
+def chat_model_graph(answer: str, node: str = "respond") -> Any:
+    """One node ``node`` answering every turn ``answer`` from LangChain's fake chat
+    model, which streams it word by word (whitespace included) when messages stream."""
+    model = GenericFakeChatModel(messages=itertools.repeat(AIMessage(answer)))
+
+    def respond(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node(node, respond)
+    builder.add_edge(START, node)
+    builder.add_edge(node, END)
+    return builder.compile()

@@ -18,7 +18,6 @@ import pytest
 from fastapi import FastAPI
 from graph_apps import stateless_counter_graph
 from langchain_core.language_models import BaseChatModel
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -36,7 +35,14 @@ from langgraph.pregel.remote import RemoteGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 from langgraph_sdk import get_client, get_sync_client
-from protocol_apps import AskState, ask_graph, parent_graph, serve_with_lifespan, stream_events
+from protocol_apps import (
+    AskState,
+    ask_graph,
+    chat_model_graph,
+    parent_graph,
+    serve_with_lifespan,
+    stream_events,
+)
 from typing_extensions import TypedDict
 
 from chainserve.agents import add_graphs
@@ -48,23 +54,9 @@ ANSWER = "the quick brown fox jumps"
 WORDS = ["the", " ", "quick", " ", "brown", " ", "fox", " ", "jumps"]  # how it streams
 
 
-def _answers() -> Iterator[AIMessage]:
-    while True:  # a new message each time: LangChain gives it the id of its run
-        yield AIMessage(ANSWER)
-
-
 def chat_graph() -> Any:
-    """``respond`` answers ``ANSWER`` with ``GenericFakeChatModel``."""
-    model = GenericFakeChatModel(messages=_answers())
-
-    def respond(state: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("respond", respond)
-    builder.add_edge(START, "respond")
-    builder.add_edge("respond", END)
-    return builder.compile()
+    """``respond`` answers ``ANSWER``."""
+    return chat_model_graph(ANSWER)
 
 
 def chat_in_a_subgraph() -> Any:
