@@ -20,13 +20,14 @@ from fastapi import FastAPI
 from langchain_core.runnables import Runnable
 from starlette.applications import Starlette
 
-from chainserve.agents import add_graphs, load_project
+from chainserve.agents import MAX_CONCURRENT_RUNS, add_graphs, load_project
 from chainserve.server import add_routes
 
 # Worker and reload processes rebuild the app from these (see ``app_from_env``).
 TARGET_VAR = "CHAINSERVE_TARGET"
 PATH_VAR = "CHAINSERVE_MOUNT_PATH"
 DATABASE_VAR = "CHAINSERVE_DATABASE"
+MAX_RUNS_VAR = "CHAINSERVE_MAX_CONCURRENT_RUNS"
 DEMO = "chainserve.demo:create_app"
 PROJECT_FILE = "langgraph.json"
 
@@ -96,15 +97,19 @@ def import_target(target: str) -> Any:
     return obj
 
 
-def load_app(target: str, path: str = "", database: str | None = None) -> Starlette:
+def load_app(
+    target: str, path: str = "", database: str | None = None, max_runs: int | None = None
+) -> Starlette:
     """The app to serve for ``target``; a Runnable is mounted at ``path`` with add_routes,
-    a project's graphs at their ids, their threads kept in ``database``."""
+    a project's graphs at their ids, their threads kept in ``database``, at most
+    ``max_runs`` of their background runs at once."""
     if is_project(target):
         if path:
             raise TargetError("--path only applies to a Runnable TARGET; graphs go at /<id>")
-        return project_app(target, database)
-    if database is not None:
-        raise TargetError("--database only applies to a LangGraph project (langgraph.json)")
+        return project_app(target, database, max_runs)
+    for option, value in (("--database", database), ("--max-concurrent-runs", max_runs)):
+        if value is not None:
+            raise TargetError(f"{option} only applies to a LangGraph project (langgraph.json)")
     obj = import_target(target)
     if target == DEMO:
         obj = obj()
@@ -121,15 +126,23 @@ def load_app(target: str, path: str = "", database: str | None = None) -> Starle
     )
 
 
-def project_app(project_file: str, database: str | None = None) -> FastAPI:
+def project_app(
+    project_file: str, database: str | None = None, max_runs: int | None = None
+) -> FastAPI:
     """An app serving the graphs of ``project_file`` (a langgraph.json) at their ids."""
     project = load_project(project_file)
     app = FastAPI(title=f"chainserve: {project_file}")
-    add_graphs(app, project.graphs, database=database or default_database(project_file))
+    add_graphs(
+        app,
+        project.graphs,
+        database=database or default_database(project_file),
+        max_concurrent_runs=max_runs or MAX_CONCURRENT_RUNS,
+    )
     return app
 
 
 def app_from_env() -> Starlette:
     """App factory for uvicorn's worker and reload processes: rebuilds the parent's app."""
     database = os.environ.get(DATABASE_VAR) or None
-    return load_app(os.environ[TARGET_VAR], os.environ.get(PATH_VAR, ""), database)
+    max_runs = int(os.environ[MAX_RUNS_VAR]) if os.environ.get(MAX_RUNS_VAR) else None
+    return load_app(os.environ[TARGET_VAR], os.environ.get(PATH_VAR, ""), database, max_runs)

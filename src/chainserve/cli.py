@@ -24,6 +24,7 @@ from chainserve._scaffold import ScaffoldError, create_project
 from chainserve._target import (
     DATABASE_VAR,
     DEMO,
+    MAX_RUNS_VAR,
     PATH_VAR,
     TARGET_VAR,
     TargetError,
@@ -33,7 +34,7 @@ from chainserve._target import (
     load_app,
 )
 from chainserve._version import __version__
-from chainserve.agents import ProjectError
+from chainserve.agents import MAX_CONCURRENT_RUNS, ProjectError
 
 _COMMANDS = {"serve", "new"}
 _TOP_LEVEL_FLAGS = {"-h", "--help", "--version"}
@@ -78,6 +79,13 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="where a langgraph.json TARGET's graphs keep their threads: sqlite:///relative/path "
         "or sqlite:////absolute/path (default: .chainserve/chainserve.sqlite beside the json)",
+    )
+    serve.add_argument(
+        "--max-concurrent-runs",
+        type=_positive,
+        metavar="N",
+        help="background runs a langgraph.json TARGET executes at once, per process; "
+        "more wait in order (default 8)",
     )
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--reload", action="store_true", help="restart when a file changes")
@@ -128,7 +136,7 @@ def serve(args: argparse.Namespace) -> int:
     """``chainserve serve``: load TARGET here (to fail early), bind, then run uvicorn."""
     target = args.target or default_target(Path.cwd())
     path = "/" + args.path.strip("/") if args.path.strip("/") else ""
-    app = load_app(target, path, args.database)
+    app = load_app(target, path, args.database, args.max_concurrent_runs)
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -167,6 +175,7 @@ def _run(
         # Each process rebuilds the app from the import string and these variables.
         os.environ[TARGET_VAR], os.environ[PATH_VAR] = target, path
         os.environ[DATABASE_VAR] = args.database or ""
+        os.environ[MAX_RUNS_VAR] = str(args.max_concurrent_runs or "")
         config = uvicorn.Config(
             "chainserve._target:app_from_env",
             factory=True,
@@ -221,6 +230,8 @@ def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> 
     lines += [f"  playground:  {base}{mount}/playground/" for mount in runnable_mounts(app)]
     if is_project(target):
         lines.append(f"  database:    {args.database or default_database(target)}")
+        runs = args.max_concurrent_runs or MAX_CONCURRENT_RUNS
+        lines.append(f"  runs:        at most {runs} at once per process")
     if target == DEMO:
         from chainserve.demo import chat_model, describe
 

@@ -60,6 +60,13 @@ def test_serve_help_says_which_target_is_served(capsys: pytest.CaptureFixture[st
     assert "if it sets none, ./langgraph.json" in help_text
     assert "--database URL" in help_text
     assert "sqlite:////absolute/path" in help_text
+    assert "--max-concurrent-runs N background runs a langgraph.json TARGET executes" in help_text
+
+
+def test_max_concurrent_runs_is_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--max-concurrent-runs", "0"])
+    assert "--max-concurrent-runs: must be at least 1, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -69,6 +76,7 @@ def test_serve_help_says_which_target_is_served(capsys: pytest.CaptureFixture[st
         (["{json}", "--database", "sqlite://"], "bad database URL 'sqlite://'"),
         (["{json}", "--path", "/api"], "--path only applies to a Runnable TARGET"),
         (["counter:graph", "--database", "sqlite:///x.sqlite"], "--database only applies to a"),
+        (["counter:graph", "--max-concurrent-runs", "2"], "--max-concurrent-runs only applies"),
         (["{folder}/missing.json"], "cannot read"),
         (["{folder}/broken.json"], "is not valid JSON"),
     ],

@@ -174,12 +174,16 @@ def _stall_a_run(server: Server, project: Path) -> tuple[str, str]:
     client.runs.wait(thread, "counter", input={"messages": [("user", "hi")]})
     (project / "stalled").unlink(missing_ok=True)
     run = client.runs.create(thread, "stuck", input={"messages": [("user", "wait")]})
-    deadline = time.monotonic() + START_TIMEOUT  # a bound on waiting, not a speed check
-    while not (project / "stalled").exists():
-        assert time.monotonic() < deadline, server.output()
-        time.sleep(0.05)
+    _wait_for(project / "stalled", server)
     assert client.runs.get(thread, run["run_id"])["status"] == "running"
     return thread, run["run_id"]
+
+
+def _wait_for(file: Path, server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT  # a bound on waiting, not a speed check
+    while not file.exists():
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -203,6 +207,26 @@ def test_a_run_the_server_stopped_during_is_failed_not_left_running(
         state = client.runs.wait(thread, "counter", input={"messages": [("user", "again")]})
         assert state["count"] == 2 and client.threads.get(thread)["status"] == "idle"
         assert server.stop(signal.SIGTERM) == 0
+
+
+def test_max_concurrent_runs_bounds_the_runs_executing_at_once(tmp_path: Path) -> None:
+    project = _write_project(tmp_path / "project")
+    with serving(["--max-concurrent-runs", "1"], cwd=project) as server:
+        first_thread, first_run = _stall_a_run(server, project)
+        client = get_sync_client(url=server.base_url)
+        second_thread = client.threads.create()["thread_id"]
+        (project / "stalled").unlink()
+        second = client.runs.create(second_thread, "stuck", input={})
+        watch_until = time.monotonic() + 1.0  # a window to watch in, not a speed check
+        while time.monotonic() < watch_until:  # the second run waits for a free place
+            assert not (project / "stalled").exists()
+            assert client.runs.get(second_thread, second["run_id"])["status"] == "pending"
+            time.sleep(0.05)
+        client.runs.cancel(first_thread, first_run, wait=True)
+        _wait_for(project / "stalled", server)  # the second run got the free place
+        assert client.runs.get(second_thread, second["run_id"])["status"] == "running"
+        assert server.stop(signal.SIGTERM) == 0
+    assert "runs:        at most 1 at once per process" in server.output()
 
 
 def test_the_json_path_serves_the_project_from_another_folder(

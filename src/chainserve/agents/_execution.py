@@ -18,6 +18,8 @@ from chainserve.agents._webhooks import send_webhook
 
 logger = logging.getLogger("chainserve.agents")
 
+MAX_CONCURRENT_RUNS = 8  # a server's default: background runs executing at once
+
 
 @dataclass
 class RunJob:

@@ -11,7 +11,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 
 from chainserve.agents._assistants import assistants_router
-from chainserve.agents._execution import Executor
+from chainserve.agents._execution import MAX_CONCURRENT_RUNS, Executor
 from chainserve.agents._lifespan import around_lifespan
 from chainserve.agents._persistence import (
     DEFAULT_DATABASE,
@@ -34,7 +34,7 @@ def add_graphs(
     *,
     database: str = DEFAULT_DATABASE,
     agent_protocol: bool = True,
-    max_concurrent_runs: int = 8,
+    max_concurrent_runs: int = MAX_CONCURRENT_RUNS,
     **options: Any,
 ) -> dict[str, APIHandler]:
     """Serve each graph at ``/<graph id>`` with ``add_routes`` (``options`` go to it).
