@@ -19,6 +19,8 @@ from langgraph_sdk.errors import APIStatusError
 from protocol_apps import Count, Slow, inc, one_node_graph
 from servers import serve
 
+from chainserve.agents import _execution
+
 
 async def _status(call: Any) -> tuple[int, str]:
     with pytest.raises((APIStatusError, httpx.HTTPStatusError)) as caught:
@@ -218,6 +220,24 @@ async def test_join_stream_keeps_the_modes_asked_for(runs_url: str) -> None:
         ("metadata", {"run_id": run["run_id"], "attempt": 1}),
         ("custom", {"progress": "start", "count": 1}),
     ]
+
+
+async def test_the_newest_finished_resumable_runs_are_replayed(
+    runs_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_execution, "REPLAYS_KEPT", 1)
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    runs = []
+    for count in (1, 2):
+        run = await client.runs.create(tid, "inc", input={"count": count}, stream_resumable=True)
+        await client.runs.join(tid, run["run_id"])
+        runs.append(run["run_id"])
+    replays = []
+    for rid in runs:
+        joined = client.runs.join_stream(tid, rid, last_event_id="-1")
+        replays.append([part.event async for part in joined])
+    assert replays == [[], ["metadata", "values", "values"]]  # the older one's events: gone
 
 
 async def test_events_mode_is_the_graph_s_astream_events(runs_url: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +20,7 @@ from chainserve.agents._webhooks import send_webhook
 logger = logging.getLogger("chainserve.agents")
 
 MAX_CONCURRENT_RUNS = 8  # a server's default: background runs executing at once
+REPLAYS_KEPT = 100  # finished resumable runs whose events are kept, in memory, newest
 
 
 @dataclass
@@ -144,7 +146,7 @@ class Executor:
         self.storage = storage
         self.max_concurrency = max_concurrency
         self.jobs: dict[str, RunJob] = {}
-        self.replays: dict[str, RunStream] = {}  # the finished resumable runs' events
+        self.replays: OrderedDict[str, RunStream] = OrderedDict()  # finished resumable runs
         self._watchers: dict[str, list[asyncio.Queue[RunJob | None]]] = {}
         self._reset()
 
@@ -275,6 +277,8 @@ class Executor:
             self.jobs.pop(job.run_id, None)
             if job.resumable:
                 self.replays[job.run_id] = job.stream
+                while len(self.replays) > REPLAYS_KEPT:
+                    self.replays.popitem(last=False)
             job.stream.close()
             job.finished.set()
 
