@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -226,21 +230,73 @@ def test_restart_marks_a_running_run_as_error(tmp_path: Path, slow: Slow) -> Non
         assert client.threads.get(tid)["status"] == "error"
 
 
-def test_startup_fails_runs_a_crashed_server_left_running(tmp_path: Path, slow: Slow) -> None:
-    tid, rid, stamp = str(uuid.uuid4()), str(uuid.uuid4()), "2026-01-01T00:00:00+00:00"
+def test_startup_fails_the_runs_a_dead_process_left_running(tmp_path: Path, slow: Slow) -> None:
+    """Runs left ``running`` by a process that is gone fail at startup; those of another
+    worker process that still runs are left to it."""
+    stamp = "2026-01-01T00:00:00+00:00"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    owners = {"none": None, "dead": str(dead.pid), "alive": str(alive.pid)}
+    ids = {name: (str(uuid.uuid4()), str(uuid.uuid4())) for name in owners}
 
-    async def leave_running() -> None:  # what a killed server leaves in its database
+    async def leave_running() -> None:  # what killed (or living) servers leave behind
         storage = SqliteStorage(str(tmp_path / "db.sqlite"))
-        thread = {"thread_id": tid, "created_at": stamp, "updated_at": stamp}
-        thread.update(state_updated_at=stamp, metadata={}, status="busy", config={})
-        await storage.put_thread(thread)
-        run = {"run_id": rid, "thread_id": tid, "assistant_id": "a", "metadata": {}}
-        run.update(status="running", kwargs={}, multitask_strategy="enqueue", error=None)
-        await storage.put_run({**run, "created_at": stamp, "updated_at": stamp})
+        for name, (tid, rid) in ids.items():
+            thread = {"thread_id": tid, "created_at": stamp, "updated_at": stamp}
+            thread.update(state_updated_at=stamp, metadata={}, status="busy", config={})
+            await storage.put_thread(thread)
+            run = {"run_id": rid, "thread_id": tid, "assistant_id": "a", "metadata": {}}
+            run.update(status="running", kwargs={}, multitask_strategy="enqueue", error=None)
+            run.update(created_at=stamp, updated_at=stamp, owner=owners[name])
+            await storage.put_run(run)
         await storage.close()
 
-    asyncio.run(leave_running())
+    try:
+        asyncio.run(leave_running())
+        with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
+            client = get_sync_client(url=base)
+            statuses = {
+                name: (client.runs.get(tid, rid)["status"], client.threads.get(tid)["status"])
+                for name, (tid, rid) in ids.items()
+            }
+    finally:
+        alive.kill()
+        alive.wait()
+    assert statuses == {
+        "none": ("error", "error"),
+        "dead": ("error", "error"),
+        "alive": ("running", "busy"),
+    }
+
+
+def test_a_database_of_the_first_release_gets_the_new_columns(tmp_path: Path, slow: Slow) -> None:
+    """Threads had no ``error`` column and runs no ``owner``: both are added at startup,
+    and what the file held is kept."""
+    tid, rid, stamp = str(uuid.uuid4()), str(uuid.uuid4()), "2026-01-01T00:00:00+00:00"
+    with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite")) as db, db:
+        db.execute(
+            "CREATE TABLE threads (thread_id TEXT PRIMARY KEY, created_at TEXT NOT NULL,"
+            " updated_at TEXT NOT NULL, state_updated_at TEXT NOT NULL, metadata TEXT NOT NULL,"
+            " status TEXT NOT NULL, config TEXT NOT NULL)"
+        )
+        db.execute(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL,"
+            " assistant_id TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL,"
+            " kwargs TEXT NOT NULL, multitask_strategy TEXT NOT NULL, created_at TEXT NOT NULL,"
+            " updated_at TEXT NOT NULL, error TEXT)"
+        )
+        db.execute(
+            "INSERT INTO threads VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [tid, stamp, stamp, stamp, '{"graph_id": "inc"}', "idle", "{}"],
+        )
+        db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [rid, tid, "a", "{}", "success", "{}", "enqueue", stamp, stamp, None],
+        )
     with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
         client = get_sync_client(url=base)
-        assert client.runs.get(tid, rid)["status"] == "error"
-        assert client.threads.get(tid)["status"] == "error"
+        assert client.threads.get(tid)["metadata"] == {"graph_id": "inc"}
+        assert [run["run_id"] for run in client.runs.list(tid)] == [rid]
+        assert client.runs.wait(tid, "inc", input={"count": 1}) == {"count": 2}
+        assert len(client.runs.list(tid)) == 2 and "owner" not in client.runs.list(tid)[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from chainserve.agents._storage import Storage, now
+from chainserve.agents._storage import Storage, now, run_json
 from chainserve.agents._streams import RunStream
 from chainserve.agents._webhooks import send_webhook
 
@@ -158,11 +159,12 @@ class Executor:
         self._deliveries: set[asyncio.Task[Any]] = set()
 
     async def recover(self) -> None:
-        """At startup: runs left ``pending``/``running`` by a previous process failed."""
+        """At startup: runs left ``pending``/``running`` by a process that is gone failed
+        (another worker's, still running, are its own)."""
         self._reset()
         reason = {"error": "ServerRestart", "message": "the server stopped during the run"}
         for run in await self.storage.search_runs(statuses=["pending", "running"]):
-            if run["run_id"] in self.jobs:
+            if run["run_id"] in self.jobs or _alive_elsewhere(run.get("owner")):
                 continue
             await self.storage.update_run(run["run_id"], {"status": "error", "error": reason})
             await self.storage.update_thread(run["thread_id"], {"status": "error", "error": reason})
@@ -327,11 +329,24 @@ def can_roll_back(graph: Any) -> bool:
     return method is not None and method is not BaseCheckpointSaver.adelete_for_runs
 
 
+def _alive_elsewhere(owner: str | None) -> bool:
+    """Whether ``owner`` (a pid) is another process that is running."""
+    if owner is None or not owner.isdigit() or int(owner) == os.getpid():
+        return False
+    try:
+        os.kill(int(owner), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
 def _webhook_payload(run: dict[str, Any], result: Any) -> dict[str, Any]:
     """What a webhook receives: the run's record, its final values, when it was sent."""
     if isinstance(result, dict):
         result = {key: value for key, value in result.items() if key != "__error__"}
-    return {**run, "values": result, "webhook_sent_at": now()}
+    return {**run_json(run), "values": result, "webhook_sent_at": now()}
 
 
 def _error(exc: BaseException) -> dict[str, str]:

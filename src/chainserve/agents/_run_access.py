@@ -20,7 +20,8 @@ from chainserve.agents._protocol import (
     query_flag,
     query_int,
 )
-from chainserve.agents._runs import cancel_runs, run_json
+from chainserve.agents._runs import cancel_runs
+from chainserve.agents._storage import run_json
 from chainserve.agents._streams import (
     HEARTBEAT,
     Event,

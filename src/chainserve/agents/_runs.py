@@ -9,6 +9,7 @@ cancelling runs is in ``_run_access``.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 import weakref
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from chainserve.agents._protocol import (
     parse_body,
     thread_record,
 )
-from chainserve.agents._storage import new_id, now
+from chainserve.agents._storage import new_id, now, run_json
 from chainserve.agents._streams import sse_response
 from chainserve.agents._webhooks import check_webhook
 
@@ -74,11 +75,6 @@ class RunCreate(BaseModel):
 
 class _Batch(RootModel[list[RunCreate]]):
     pass
-
-
-def run_json(run: dict[str, Any]) -> dict[str, Any]:
-    """A run record as the wire shows it (its failure reason is not part of it)."""
-    return {key: value for key, value in run.items() if key != "error"}
 
 
 def run_places(job: RunJob, stateless: bool, last: str) -> dict[str, str]:
@@ -304,6 +300,7 @@ def _run_record(
         "created_at": due,
         "updated_at": due,
         "error": None,
+        "owner": str(os.getpid()),
     }
 
 

@@ -54,7 +54,9 @@ RUN_FIELDS = (
     "created_at",
     "updated_at",
     "error",  # not on the wire: why the run failed (``{"error", "message"}``), or None
+    "owner",  # not on the wire: the pid of the server process that executes it
 )
+_PRIVATE_RUN_FIELDS = ("error", "owner")
 _JSON_FIELDS = {"config", "context", "metadata", "kwargs", "error"}
 
 
@@ -74,6 +76,11 @@ def _transaction(method: _Method) -> _Method:
 
 class AlreadyExists(Exception):
     """A record with that id is already stored."""
+
+
+def run_json(run: dict[str, Any]) -> dict[str, Any]:
+    """A run record as the wire shows it: without its failure reason and owner."""
+    return {key: value for key, value in run.items() if key not in _PRIVATE_RUN_FIELDS}
 
 
 def now(later: float = 0.0) -> str:
@@ -473,7 +480,7 @@ class SqliteStorage(Storage):
         await self._write(
             f"INSERT INTO runs ({', '.join(RUN_FIELDS)}) "
             f"VALUES ({', '.join('?' * len(RUN_FIELDS))})",
-            [record[field] for field in RUN_FIELDS],
+            [record.get(field) for field in RUN_FIELDS],
         )
 
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -536,14 +543,14 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, assistant_id TEXT NOT NULL,
     metadata TEXT NOT NULL, status TEXT NOT NULL, kwargs TEXT NOT NULL,
     multitask_strategy TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    error TEXT
+    error TEXT, owner TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_thread ON runs (thread_id, created_at);
 """
 
 
 # Columns added since the first release, by table: databases made before get them at open.
-_ADDED_COLUMNS = {"threads": ["error TEXT"]}
+_ADDED_COLUMNS = {"threads": ["error TEXT"], "runs": ["owner TEXT"]}
 
 
 async def _migrate(connection: Any) -> None:
