@@ -91,9 +91,9 @@ def test_checkpointer_false_and_plain_runnables_stay_as_they_are(tmp_path: Path)
     stateless = stateless_counter_graph().copy(update={"checkpointer": False})
     upper = RunnableLambda(lambda text: text.upper())
     app = FastAPI()
-    handlers = add_graphs(
-        app, {"stateless": stateless, "upper": upper}, database=_database(tmp_path)
-    )
+    graphs = {"stateless": stateless, "upper": upper}
+    # (The Agent Protocol would keep threads of "upper": it runs it on the checkpointer.)
+    handlers = add_graphs(app, graphs, database=_database(tmp_path), agent_protocol=False)
     assert handlers["stateless"].runnable.checkpointer is False
     assert handlers["upper"].runnable is upper
     with TestClient(app) as client:
@@ -236,7 +236,8 @@ def test_without_the_sqlite_checkpointer_the_error_says_what_to_install(
     monkeypatch.delitem(sys.modules, "chainserve.agents._sqlite", raising=False)
     monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
     upper = RunnableLambda(lambda text: text.upper())
-    add_graphs(FastAPI(), {"upper": upper}, database=_database(tmp_path))  # needs none of it
+    # The LangServe routes of a plain runnable need none of it (the protocol's runs do).
+    add_graphs(FastAPI(), {"upper": upper}, database=_database(tmp_path), agent_protocol=False)
     with pytest.raises(ProjectError) as raised:
         add_graphs(FastAPI(), {"counter": stateless_counter_graph()}, database=_database(tmp_path))
     assert str(raised.value) == (

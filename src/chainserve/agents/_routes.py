@@ -21,6 +21,7 @@ from chainserve.agents._persistence import (
 from chainserve.agents._project import ProjectError, graph_id_problem
 from chainserve.agents._protocol import AgentServer
 from chainserve.agents._run_access import run_access_router
+from chainserve.agents._runnables import runnable_graph
 from chainserve.agents._runs import runs_router
 from chainserve.agents._storage import SqliteStorage
 from chainserve.agents._threads import threads_router
@@ -59,34 +60,48 @@ def add_graphs(
     for graph_id in graphs:
         if problem := graph_id_problem(graph_id):
             raise ProjectError(problem)
-    persistence: ServerCheckpointer | None = None
-    store = _server_store(database) if agent_protocol else None
+    parts = _ServerParts(database, _server_store(database) if agent_protocol else None)
     handlers = {}
     served_graphs: dict[str, Runnable] = {}
     for graph_id, runnable in graphs.items():
-        served = runnable
-        checkpoint = _needs_checkpointer(runnable)
-        keep = _needs_store(runnable) if store is not None else False
-        if checkpoint or keep:
-            # One copy, which the checkpointer and the store both update at each start:
-            # the user's graph is left as it was.
-            served = _on_copy(runnable, lambda graph: graph.copy())
-            graph = find_graph(served)
-            if checkpoint:
-                persistence = persistence or ServerCheckpointer(database)
-                persistence.give(graph)
-            if keep and store is not None:
-                store.give(graph)
-        served_graphs[graph_id] = served
+        served = parts.equip(runnable)
         handlers[graph_id] = add_routes(app, served, path=f"/{graph_id}", **options)
+        if agent_protocol and find_graph(runnable) is None:  # the protocol runs graphs
+            served = parts.equip(runnable_graph(runnable, graph_id))
+        served_graphs[graph_id] = served
     router = app.router if isinstance(app, FastAPI) else app
     if agent_protocol:
-        _serve_protocol(
-            app, router, served_graphs, database, persistence, store, max_concurrent_runs
-        )
-    elif persistence is not None:
-        persistence.close_at_shutdown(router)
+        _serve_protocol(app, router, served_graphs, database, parts, max_concurrent_runs)
+    elif parts.persistence is not None:
+        parts.persistence.close_at_shutdown(router)
     return handlers
+
+
+class _ServerParts:
+    """The server's checkpointer (made once a graph needs it) and store (or None), and
+    the graphs that need them."""
+
+    def __init__(self, database: str, store: Any) -> None:
+        self.database = database
+        self.store = store
+        self.persistence: ServerCheckpointer | None = None
+
+    def equip(self, runnable: Runnable) -> Runnable:
+        """``runnable``, or a copy of it whose graph has the server's checkpointer and
+        store where it has none: the user's graph is left as it was."""
+        checkpoint = _needs_checkpointer(runnable)
+        keep = self.store is not None and _needs_store(runnable)
+        if not (checkpoint or keep):
+            return runnable
+        # One copy, which the checkpointer and the store both update at each start.
+        served = _on_copy(runnable, lambda graph: graph.copy())
+        graph = find_graph(served)
+        if checkpoint:
+            self.persistence = self.persistence or ServerCheckpointer(self.database)
+            self.persistence.give(graph)
+        if keep:
+            self.store.give(graph)
+        return served
 
 
 def _serve_protocol(
@@ -94,11 +109,11 @@ def _serve_protocol(
     router: Any,
     graphs: dict[str, Runnable],
     database: str,
-    persistence: ServerCheckpointer | None,
-    store: Any,
+    parts: _ServerParts,
     max_concurrent_runs: int,
 ) -> None:
     """Serve the Agent Protocol's routes over ``graphs``, their records in ``database``."""
+    persistence, store = parts.persistence, parts.store
     storage = SqliteStorage(sqlite_file(database))
     executor = Executor(storage, max_concurrent_runs)
     # Each around_lifespan wraps the ones before: the runs, innermost, stop first at
