@@ -290,3 +290,43 @@ def test_a_bad_langgraph_json_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.stderr.startswith("chainserve: error: ")
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "graph id 'threads' is reserved" in result.stderr
+
+
+# The README's Agent Protocol example, on a project with the graph id it names.
+AGENT = """
+import itertools
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langgraph.graph import START, MessagesState, StateGraph
+
+model = GenericFakeChatModel(messages=itertools.repeat(AIMessage("hello from the agent")))
+
+
+def chat(state: MessagesState) -> dict:
+    return {"messages": [model.invoke(state["messages"])]}
+
+
+builder = StateGraph(MessagesState)
+builder.add_node("chat", chat)
+builder.add_edge(START, "chat")
+graph = builder.compile()
+"""
+
+
+def test_the_readme_client_example_runs_against_chainserve_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", readme, re.M | re.S)
+    (example,) = [block for block in blocks if "get_sync_client(url=" in block]
+    (tmp_path / "agent.py").write_text(AGENT)
+    project = {"dependencies": ["."], "graphs": {"agent": "./agent.py:graph"}}
+    (tmp_path / "langgraph.json").write_text(json.dumps(project))
+    with serving([], cwd=tmp_path) as server:
+        code = example.replace("http://127.0.0.1:8000", server.base_url)
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+        assert server.stop(signal.SIGTERM) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("messages ") == 7  # the tokens: hello, " ", from, ...
+    assert "hello from the agent" in printed  # the state, then the background run's result
