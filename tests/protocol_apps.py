@@ -10,6 +10,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from fastapi import FastAPI
 from graph_apps import CounterState, nested_graph, stateless_counter_graph
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -17,6 +19,7 @@ from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import interrupt
+from langgraph_sdk.errors import APIStatusError
 from servers import serve
 
 from chainserve.agents import add_graphs
@@ -101,6 +104,11 @@ class Slow:
         self.release = threading.Event()
         self.cancelled = threading.Event()
 
+    async def until_started(self) -> None:
+        """Wait (in a thread: the node may run in this loop) until the node runs."""
+        if not await asyncio.to_thread(self.started.wait, 10):
+            pytest.fail("the slow node did not start")
+
     async def __call__(self, state: Count) -> dict[str, Any]:
         self.started.set()
         writer = get_stream_writer()
@@ -147,3 +155,11 @@ def chat_model_graph(answer: str, node: str = "respond") -> Any:
     builder.add_edge(START, node)
     builder.add_edge(node, END)
     return builder.compile()
+
+
+async def refusal(call: Any) -> tuple[int, str]:
+    """The status and ``detail`` of the error response ``call`` (an SDK call) raises."""
+    with pytest.raises((APIStatusError, httpx.HTTPStatusError)) as caught:
+        await call
+    response = caught.value.response
+    return response.status_code, response.json()["detail"]

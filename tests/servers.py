@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,3 +86,13 @@ def read_until(sock: socket.socket, marker: bytes) -> bytes:
             raise AssertionError(f"the connection closed before {marker!r}: {received!r}")
         received += chunk
     return received
+
+
+def node_script(folder: Path, package: str) -> list[str]:
+    """The command running ``folder/client.mjs``; installs its npm packages (``npm ci``)
+    when ``package`` is not installed there."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "these tests need node and npm on PATH"
+    if not (folder / "node_modules" / package).is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=folder, check=True, timeout=300)
+    return [node, str(folder / "client.mjs")]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from protocol_apps import (
     parent_graph,
     serve_with_lifespan,
 )
+from servers import node_script
 
 from chainserve.agents import add_graphs
 
@@ -349,12 +349,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def js_sdk() -> list[str]:
-    """The command that runs client.mjs; installs its npm packages when missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "the JS SDK tests need node and npm on PATH"
-    if not (JS_DIR / "node_modules" / "@langchain" / "langgraph-sdk").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, timeout=300)
-    return [node, str(JS_DIR / "client.mjs")]
+    return node_script(JS_DIR, "@langchain/langgraph-sdk")
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from graph_apps import stateless_counter_graph
 from langgraph_sdk import get_client, get_sync_client
-from langgraph_sdk.errors import APIStatusError
-from protocol_apps import protocol_app, serve_with_lifespan
+from protocol_apps import protocol_app, refusal, serve_with_lifespan
 from servers import serve
 
 from chainserve.agents import add_graphs
@@ -26,13 +24,6 @@ GRAPHS = {"counter", "nested", "ask", "parent"}
 def url(tmp_path: Path) -> Iterator[str]:
     with serve_with_lifespan(protocol_app(tmp_path)) as base:
         yield base
-
-
-async def _status(call: Any) -> tuple[int, str]:
-    with pytest.raises(APIStatusError) as caught:
-        await call
-    response = caught.value.response
-    return response.status_code, response.json()["detail"]
 
 
 async def test_one_default_assistant_per_graph(url: str) -> None:
@@ -164,18 +155,18 @@ async def test_create_mirrors_context_and_refuses_conflicts(url: str) -> None:
     mine = await client.assistants.create("counter", assistant_id=chosen, name="mine")
     assert mine["assistant_id"] == chosen
     again = client.assistants.create("counter", assistant_id=chosen, name="other")
-    assert await _status(again) == (409, f"Assistant {chosen} already exists")
+    assert await refusal(again) == (409, f"Assistant {chosen} already exists")
     kept = await client.assistants.create(
         "counter", assistant_id=chosen, name="other", if_exists="do_nothing"
     )
     assert kept == mine
     both = client.assistants.create("counter", config={"configurable": {"a": 1}}, context={"b": 2})
-    status, detail = await _status(both)
+    status, detail = await refusal(both)
     assert status == 400 and detail.startswith("Cannot specify both configurable and context")
-    status, detail = await _status(client.assistants.create("nope"))
+    status, detail = await refusal(client.assistants.create("nope"))
     assert status == 404 and detail.startswith("Graph 'nope' not found. Expected one of:")
     bad_id = client.assistants.create("counter", assistant_id="not-a-uuid")
-    assert await _status(bad_id) == (422, "Invalid assistant ID: must be a UUID")
+    assert await refusal(bad_id) == (422, "Invalid assistant ID: must be a UUID")
 
 
 async def test_update_versions_latest_and_delete(url: str) -> None:
@@ -202,13 +193,13 @@ async def test_update_versions_latest_and_delete(url: str) -> None:
     latest = await client.assistants.set_latest(aid, 1)
     assert (latest["version"], latest["name"], latest["context"]) == (1, "v1", {"x": 1, "y": 2})
     assert await client.assistants.get(aid) == latest
-    assert (await _status(client.assistants.set_latest(aid, 9)))[0] == 404
+    assert (await refusal(client.assistants.set_latest(aid, 9)))[0] == 404
     assert await client.assistants.delete(aid) is None
-    assert await _status(client.assistants.get(aid)) == (404, "Not Found")
+    assert await refusal(client.assistants.get(aid)) == (404, "Not Found")
     gone = client.assistants.delete(aid)
-    assert await _status(gone) == (404, f"Assistant with ID {aid} not found")
+    assert await refusal(gone) == (404, f"Assistant with ID {aid} not found")
     unknown = str(uuid.uuid4())
-    assert await _status(client.assistants.update(unknown, name="x")) == (
+    assert await refusal(client.assistants.update(unknown, name="x")) == (
         404,
         f"Assistant {unknown} not found",
     )
@@ -217,11 +208,11 @@ async def test_update_versions_latest_and_delete(url: str) -> None:
 async def test_errors_are_json_with_a_detail(url: str) -> None:
     client = get_client(url=url)
     unknown = str(uuid.uuid4())
-    assert await _status(client.assistants.get(unknown)) == (404, "Not Found")
-    assert (await _status(client.assistants.get_graph(unknown)))[0] == 404
-    assert (await _status(client.assistants.get_schemas(unknown)))[0] == 404
+    assert await refusal(client.assistants.get(unknown)) == (404, "Not Found")
+    assert (await refusal(client.assistants.get_graph(unknown)))[0] == 404
+    assert (await refusal(client.assistants.get_schemas(unknown)))[0] == 404
     not_uuid = client.assistants.get("not-a-graph")
-    assert await _status(not_uuid) == (422, "Invalid assistant ID: must be a UUID")
+    assert await refusal(not_uuid) == (422, "Invalid assistant ID: must be a UUID")
     async with httpx.AsyncClient(base_url=url) as raw:
         for body in (b"{not json", b""):
             response = await raw.post(

@@ -10,28 +10,14 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from langgraph_sdk.errors import APIStatusError
-from protocol_apps import Count, Slow, inc, one_node_graph
+from protocol_apps import Count, Slow, inc, one_node_graph, refusal
 from servers import serve
 
 from chainserve.agents import _execution
-
-
-async def _status(call: Any) -> tuple[int, str]:
-    with pytest.raises((APIStatusError, httpx.HTTPStatusError)) as caught:
-        await call
-    response = caught.value.response
-    return response.status_code, response.json()["detail"]
-
-
-async def _started(slow: Slow) -> None:
-    if not await asyncio.to_thread(slow.started.wait, 10):
-        pytest.fail("the slow node did not start")
 
 
 async def _thread_with_one_run(client: LangGraphClient) -> tuple[str, dict[str, Any]]:
@@ -45,10 +31,10 @@ async def test_cancel_with_rollback_undoes_the_run(runs_url: str, slow: Slow) ->
     tid, before = await _thread_with_one_run(client)
     history = await client.threads.get_history(tid)
     run = await client.runs.create(tid, "slow", input={"count": 5})
-    await _started(slow)
+    await slow.until_started()
     await client.runs.cancel(tid, run["run_id"], wait=True, action="rollback")
     assert slow.cancelled.is_set()
-    assert (await _status(client.runs.get(tid, run["run_id"])))[0] == 404
+    assert (await refusal(client.runs.get(tid, run["run_id"])))[0] == 404
     thread = await client.threads.get(tid)
     assert thread["status"] == "idle"
     assert thread["values"] == {"count": 2} == before["values"]
@@ -62,16 +48,16 @@ async def test_multitask_rollback_and_interrupt(runs_url: str, slow: Slow) -> No
     client = get_client(url=runs_url)
     tid = (await client.threads.create())["thread_id"]
     first = await client.runs.create(tid, "slow", input={"count": 1})
-    await _started(slow)
+    await slow.until_started()
     second = await client.runs.create(
         tid, "inc", input={"count": 10}, multitask_strategy="rollback"
     )
     assert await client.runs.join(tid, second["run_id"]) == {"count": 11}
     assert [r["run_id"] for r in await client.runs.list(tid)] == [second["run_id"]]
-    assert (await _status(client.runs.get(tid, first["run_id"])))[0] == 404
+    assert (await refusal(client.runs.get(tid, first["run_id"])))[0] == 404
     slow.started.clear()
     third = await client.runs.create(tid, "slow", input={"count": 1})
-    await _started(slow)
+    await slow.until_started()
     fourth = await client.runs.create(
         tid, "inc", input={"count": 20}, multitask_strategy="interrupt"
     )
@@ -89,9 +75,9 @@ async def test_a_bad_cancel_action_or_strategy_is_422(runs_url: str) -> None:
     tid = (await client.threads.create())["thread_id"]
     run = await client.runs.create(tid, "inc", input={"count": 1})
     bad = client.http.post(f"/threads/{tid}/runs/{run['run_id']}/cancel?action=undo", json=None)
-    assert await _status(bad) == (422, "Invalid cancel action 'undo': 'interrupt' or 'rollback'")
+    assert await refusal(bad) == (422, "Invalid cancel action 'undo': 'interrupt' or 'rollback'")
     wrong = client.runs.create(tid, "inc", input={}, multitask_strategy="undo")  # type: ignore[arg-type]
-    assert (await _status(wrong))[0] == 422
+    assert (await refusal(wrong))[0] == 422
     await client.runs.join(tid, run["run_id"])
 
 
@@ -120,7 +106,7 @@ async def test_stateless_background_runs_and_batches(runs_url: str) -> None:
     assert (await client.threads.get(kept["thread_id"]))["values"] == {"count": 2}
     gone = await client.runs.create(None, "inc", input={"count": 1})
     assert await client.runs.join(gone["thread_id"], gone["run_id"]) == {"count": 2}
-    assert (await _status(client.threads.get(gone["thread_id"])))[0] == 404
+    assert (await refusal(client.threads.get(gone["thread_id"])))[0] == 404
     threads = await client.threads.count()
     payloads: list[Any] = [
         {"assistant_id": "inc", "input": {"count": n}, "on_completion": "keep"} for n in (1, 5)
@@ -131,7 +117,7 @@ async def test_stateless_background_runs_and_batches(runs_url: str) -> None:
     assert results == [{"count": 2}, {"count": 6}]
     assert await client.threads.count() == threads + 2
     refused = client.runs.create_batch([payloads[0], {"assistant_id": "nope", "input": {}}])
-    assert (await _status(refused))[0] == 422
+    assert (await refusal(refused))[0] == 422
     assert await client.threads.count() == threads + 2  # nothing of the batch started
 
 
@@ -161,9 +147,9 @@ async def test_cancel_many(runs_url: str, slow: Slow) -> None:
     tid = (await client.threads.create())["thread_id"]
     running = await client.runs.create(tid, "slow", input={"count": 1})
     queued = await client.runs.create(tid, "slow", input={"count": 1})
-    await _started(slow)
+    await slow.until_started()
     both = client.runs.cancel_many(thread_id=tid, status="running")
-    assert (await _status(both))[0] == 422
+    assert (await refusal(both))[0] == 422
     await client.runs.cancel_many(thread_id=tid, run_ids=[queued["run_id"]])
     await client.runs.join(tid, queued["run_id"])
     assert (await client.runs.get(tid, running["run_id"]))["status"] == "running"
@@ -171,7 +157,7 @@ async def test_cancel_many(runs_url: str, slow: Slow) -> None:
     await client.runs.join(tid, running["run_id"])
     statuses = [r["status"] for r in await client.runs.list(tid)]
     assert statuses == ["interrupted", "interrupted"]
-    assert (await _status(client.runs.cancel_many(status="pending")))[0] == 404
+    assert (await refusal(client.runs.cancel_many(status="pending")))[0] == 404
 
 
 async def test_the_thread_stream_follows_its_runs(runs_url: str, slow: Slow) -> None:
@@ -180,7 +166,7 @@ async def test_the_thread_stream_follows_its_runs(runs_url: str, slow: Slow) -> 
     first = await client.runs.create(
         tid, "slow", input={"count": 1}, stream_mode=["updates", "custom"]
     )
-    await _started(slow)
+    await slow.until_started()
     parts: list[tuple[str, Any]] = []
     following = asyncio.Event()
 
@@ -279,11 +265,11 @@ async def test_deleting_a_thread_stops_its_run(runs_url: str, slow: Slow) -> Non
     client = get_client(url=runs_url)
     tid = (await client.threads.create())["thread_id"]
     run = await client.runs.create(tid, "slow", input={"count": 1})
-    await _started(slow)
+    await slow.until_started()
     await client.threads.delete(tid)
     assert slow.cancelled.is_set()
-    assert (await _status(client.threads.get(tid)))[0] == 404
-    assert (await _status(client.runs.get(tid, run["run_id"])))[0] == 404
+    assert (await refusal(client.threads.get(tid)))[0] == 404
+    assert (await refusal(client.runs.get(tid, run["run_id"])))[0] == 404
     assert await client.threads.search() == []
 
 
@@ -339,7 +325,7 @@ async def test_a_webhook_gets_the_run_when_it_ends(
     assert by_status["success"]["kwargs"]["webhook"] == hook
     assert "webhook_sent_at" in by_status["success"]
     bad = client.runs.create(tid, "inc", input={}, webhook="ftp://example.invalid/x")
-    assert await _status(bad) == (
+    assert await refusal(bad) == (
         422,
         "webhook must be an absolute http or https URL, not 'ftp://example.invalid/x'",
     )

@@ -4,17 +4,10 @@ up with ``Last-Event-ID``, ``on_disconnect``, the ``enqueue`` order, ``Command``
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import pytest
 from langgraph_sdk import get_client
 from protocol_apps import Slow
-
-
-async def _started(slow: Slow) -> None:
-    if not await asyncio.to_thread(slow.started.wait, 10):
-        pytest.fail("the slow node did not start")
 
 
 async def test_a_dropped_stream_is_taken_up_with_last_event_id(runs_url: str, slow: Slow) -> None:
@@ -58,7 +51,7 @@ async def test_enqueued_runs_run_in_the_order_they_came(runs_url: str, slow: Slo
     client = get_client(url=runs_url)
     tid = (await client.threads.create())["thread_id"]
     first = await client.runs.create(tid, "slow", input={"count": 1})
-    await _started(slow)
+    await slow.until_started()
     queued = [
         await client.runs.create(tid, "inc", input={}, multitask_strategy="enqueue")
         for _ in range(3)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ from langgraph.pregel.remote import RemoteGraph
 from langgraph.types import Command
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import APIStatusError
-from protocol_apps import Slow, runs_app, serve_with_lifespan, stream_events
+from protocol_apps import Slow, refusal, runs_app, serve_with_lifespan, stream_events
 
 from chainserve.agents._storage import SqliteStorage
 
@@ -26,13 +25,6 @@ from chainserve.agents._storage import SqliteStorage
 @pytest.fixture
 def url(runs_url: str) -> str:
     return runs_url
-
-
-async def _status(call: Any) -> tuple[int, str]:
-    with pytest.raises((APIStatusError, httpx.HTTPStatusError)) as caught:
-        await call
-    response = caught.value.response
-    return response.status_code, response.json()["detail"]
 
 
 async def test_wait_on_a_thread_updates_run_and_thread(url: str) -> None:
@@ -91,13 +83,13 @@ async def test_interrupt_before(url: str) -> None:
 async def test_errors(url: str, slow: Slow) -> None:
     client = get_client(url=url)
     missing = "00000000-0000-0000-0000-000000000000"
-    assert await _status(client.runs.wait(missing, "inc", input={})) == (
+    assert await refusal(client.runs.wait(missing, "inc", input={})) == (
         404,
         "Thread or assistant not found.",
     )
     tid = (await client.threads.create())["thread_id"]
-    assert (await _status(client.runs.wait(tid, missing, input={})))[0] == 404
-    status, detail = await _status(client.runs.wait(tid, "nope", input={}))
+    assert (await refusal(client.runs.wait(tid, missing, input={})))[0] == 404
+    status, detail = await refusal(client.runs.wait(tid, "nope", input={}))
     assert status == 422
     assert detail.startswith("Invalid assistant: 'nope'")
     bad = client.runs.stream(tid, "inc", input={}, stream_mode="bogus")  # type: ignore[arg-type]
@@ -107,7 +99,7 @@ async def test_errors(url: str, slow: Slow) -> None:
     assert caught.value.response.status_code == 422
     await client.runs.create(tid, "slow", input={"count": 0})
     rejected = client.runs.create(tid, "slow", input={}, multitask_strategy="reject")
-    assert (await _status(rejected))[0] == 409
+    assert (await refusal(rejected))[0] == 409
     slow.release.set()
 
 
@@ -196,13 +188,13 @@ async def test_cancel_reaches_the_node(url: str, slow: Slow) -> None:
     client = get_client(url=url)
     tid = (await client.threads.create())["thread_id"]
     run = await client.runs.create(tid, "slow", input={"count": 1})
-    assert await asyncio.to_thread(slow.started.wait, 10), "the node never started"
+    await slow.until_started()
     await client.runs.cancel(tid, run["run_id"], wait=True)
     assert slow.cancelled.is_set()
     assert (await client.runs.get(tid, run["run_id"]))["status"] == "interrupted"
     assert (await client.threads.get(tid))["status"] == "interrupted"
     missing = client.runs.cancel(tid, run["run_id"])
-    assert (await _status(missing))[0] == 404
+    assert (await refusal(missing))[0] == 404
 
 
 def test_sync_client_and_remote_graph(url: str) -> None:

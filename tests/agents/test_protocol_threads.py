@@ -9,13 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
-from langgraph_sdk.errors import APIStatusError
-from protocol_apps import protocol_app, serve_with_lifespan
+from protocol_apps import protocol_app, refusal, serve_with_lifespan
 
 from chainserve import RemoteRunnable
 
@@ -37,13 +35,6 @@ EMPTY_STATE = {
 def url(tmp_path: Path) -> Iterator[str]:
     with serve_with_lifespan(protocol_app(tmp_path)) as base:
         yield base
-
-
-async def _status(call: Any) -> tuple[int, str]:
-    with pytest.raises(APIStatusError) as caught:
-        await call
-    response = caught.value.response
-    return response.status_code, response.json()["detail"]
 
 
 async def test_create_get_and_if_exists(url: str) -> None:
@@ -70,18 +61,18 @@ async def test_create_get_and_if_exists(url: str) -> None:
     mine = await client.threads.create(thread_id=chosen, metadata={"v": 1})
     assert mine["thread_id"] == chosen
     again = client.threads.create(thread_id=chosen)
-    assert await _status(again) == (409, f"Thread with ID {chosen} already exists")
+    assert await refusal(again) == (409, f"Thread with ID {chosen} already exists")
     kept = await client.threads.create(thread_id=chosen, metadata={"v": 2}, if_exists="do_nothing")
     assert kept == mine
     assert (await client.threads.create(graph_id="counter"))["metadata"] == {"graph_id": "counter"}
     bad = client.threads.create(thread_id="not-a-uuid")
-    assert await _status(bad) == (422, "Invalid thread ID: must be a UUID")
+    assert await refusal(bad) == (422, "Invalid thread ID: must be a UUID")
     unknown = str(uuid.uuid4())
-    assert await _status(client.threads.get(unknown)) == (
+    assert await refusal(client.threads.get(unknown)) == (
         404,
         f"Thread with ID {unknown} not found",
     )
-    assert await _status(client.threads.get("nope")) == (422, "Invalid thread ID: must be a UUID")
+    assert await refusal(client.threads.get("nope")) == (422, "Invalid thread ID: must be a UUID")
 
 
 async def test_search_and_count(url: str) -> None:
@@ -138,7 +129,7 @@ async def test_update_delete_and_copy(url: str) -> None:
     assert updated["metadata"] == {"user": "alice", "n": 2, "extra": None, "graph_id": "counter"}
     assert updated["updated_at"] > thread["updated_at"]
     unknown = str(uuid.uuid4())
-    assert await _status(client.threads.update(unknown, metadata={})) == (404, "Not Found")
+    assert await refusal(client.threads.update(unknown, metadata={})) == (404, "Not Found")
 
     await client.threads.update_state(tid, {"count": 1}, as_node="reply")
     await client.threads.update_state(tid, {"count": 2}, as_node="reply")
@@ -148,11 +139,11 @@ async def test_update_delete_and_copy(url: str) -> None:
     assert [s["values"]["count"] for s in copy_history] == [2, 1]
     assert copy_history[0]["parent_checkpoint_id"] == copy_history[1]["checkpoint_id"]
     assert (await client.threads.get(copied["thread_id"]))["values"]["count"] == 2
-    assert (await _status(client.threads.copy(unknown)))[0] == 404
+    assert (await refusal(client.threads.copy(unknown)))[0] == 404
 
     assert await client.threads.delete(tid) is None
-    assert (await _status(client.threads.get(tid)))[0] == 404
-    assert await _status(client.threads.delete(tid)) == (404, f"Thread with ID {tid} not found")
+    assert (await refusal(client.threads.get(tid)))[0] == 404
+    assert await refusal(client.threads.delete(tid)) == (404, f"Thread with ID {tid} not found")
     # Its checkpoints went with it: the same id starts empty; the copy kept its own.
     await client.threads.create(thread_id=tid, graph_id="counter")
     assert await client.threads.get_state(tid) == EMPTY_STATE
@@ -218,13 +209,13 @@ async def test_state_update_and_read(url: str) -> None:
     assert (await client.threads.get_state(tid))["checkpoint_id"] == branched["checkpoint_id"]
 
     nope = client.threads.update_state(tid, {"count": 1}, as_node="nope")
-    assert await _status(nope) == (400, "Node nope does not exist")
+    assert await refusal(nope) == (400, "Node nope does not exist")
     unknown = str(uuid.uuid4())
-    assert (await _status(client.threads.get_state(unknown)))[0] == 404
-    assert (await _status(client.threads.update_state(unknown, {"count": 1})))[0] == 404
+    assert (await refusal(client.threads.get_state(unknown)))[0] == 404
+    assert (await refusal(client.threads.update_state(unknown, {"count": 1})))[0] == 404
     no_graph = await client.threads.create()
     assert await client.threads.get_state(no_graph["thread_id"]) == EMPTY_STATE
-    assert (await _status(client.threads.update_state(no_graph["thread_id"], {"a": 1})))[0] == 400
+    assert (await refusal(client.threads.update_state(no_graph["thread_id"], {"a": 1})))[0] == 400
 
 
 async def test_supersteps_and_history(url: str) -> None:
@@ -270,7 +261,7 @@ async def test_supersteps_and_history(url: str) -> None:
     bad = client.threads.create(
         graph_id="counter", supersteps=[{"updates": [{"values": {}, "as_node": "nope"}]}]
     )
-    assert (await _status(bad))[0] == 400
+    assert (await refusal(bad))[0] == 400
     assert await client.threads.count() == 1  # the refused thread was not kept
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ from fastapi import FastAPI
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableLambda
 from local_runs import ADD_ONE, CHAT, CONFIGURABLE, JOKE, RETRIEVER, SECRET, Case
-from servers import serve
+from servers import node_script, serve
 
 from chainserve import Limits, add_routes
 
@@ -92,12 +91,7 @@ OPERATIONS = [case_operation(case, op) for case, op in COMPARED] + ERROR_OPERATI
 
 @pytest.fixture(scope="session")
 def js_client() -> list[str]:
-    """The command that runs client.mjs; installs its npm packages when missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    assert node and npm, "the JS interop tests need node and npm on PATH"
-    if not (JS_DIR / "node_modules" / "@langchain" / "core").is_dir():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, timeout=300)
-    return [node, str(JS_DIR / "client.mjs")]
+    return node_script(JS_DIR, "@langchain/core")
 
 
 @pytest.fixture(scope="module")
