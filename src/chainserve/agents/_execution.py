@@ -285,31 +285,38 @@ class Executor:
             job.finished.set()
 
     async def _record(self, job: RunJob, status: str, error: dict[str, str] | None) -> None:
-        """Store how the run ended (a rolled back run: not at all), free its thread, and
-        send its webhook."""
-        restored: dict[str, Any] = {}
-        if job.cancelled == "rollback":
-            await self.storage.delete_run(job.run_id)
-            status, error = "success", None
-            previous = await self.storage.search_runs(thread_id=job.thread_id)
-            if previous:  # the thread's graph is again the one of its last run
-                restored = {key: previous[0]["metadata"][key] for key in _THREAD_KEYS}
-        else:
-            run = await self.storage.update_run(job.run_id, {"status": status, "error": error})
-            if job.webhook is not None and run is not None:
-                delivery = send_webhook(job.webhook, _webhook_payload(run, job.result))
-                task = asyncio.get_running_loop().create_task(delivery)
-                self._deliveries.add(task)
-                task.add_done_callback(self._deliveries.discard)
-        if job.temporary:
-            await self._delete_thread(job)
-        elif not [other for other in self.active(job.thread_id) if other is not job]:
-            stamp = now()
-            changes = {"status": {"success": "idle"}.get(status, status), "error": error}
-            changes.update(updated_at=stamp, state_updated_at=stamp)
-            if restored:
-                changes["metadata"] = restored
-            await self.storage.update_thread(job.thread_id, changes)
+        """Store how the run ended (a rolled back run: not at all) and free its thread,
+        in one transaction; then send its webhook."""
+        run: dict[str, Any] | None = None
+        async with self.storage.transaction():
+            restored: dict[str, Any] = {}
+            if job.cancelled == "rollback":
+                restored = await self._forget(job)
+                status, error = "success", None
+            else:
+                run = await self.storage.update_run(job.run_id, {"status": status, "error": error})
+            if job.temporary:
+                await self._delete_thread(job)
+            elif not [other for other in self.active(job.thread_id) if other is not job]:
+                stamp = now()
+                changes = {"status": {"success": "idle"}.get(status, status), "error": error}
+                changes.update(updated_at=stamp, state_updated_at=stamp)
+                if restored:
+                    changes["metadata"] = restored
+                await self.storage.update_thread(job.thread_id, changes)
+        if job.webhook is not None and run is not None:
+            delivery = send_webhook(job.webhook, _webhook_payload(run, job.result))
+            task = asyncio.get_running_loop().create_task(delivery)
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    async def _forget(self, job: RunJob) -> dict[str, Any]:
+        """Delete a rolled back run; the thread metadata its previous run had left."""
+        await self.storage.delete_run(job.run_id)
+        previous = await self.storage.search_runs(thread_id=job.thread_id)
+        if not previous:
+            return {}
+        return {key: previous[0]["metadata"][key] for key in _THREAD_KEYS}
 
     async def _delete_thread(self, job: RunJob) -> None:
         saver = job.graph.checkpointer

@@ -119,21 +119,17 @@ class RunStarter:
             raise HTTPException(422, problem)
         assistant = await self.assistant(body.assistant_id)
         if thread_id is None:
-            thread = await self._new_thread(new_id())
-            return await self._start(assistant, thread, body, body.on_completion == "delete")
+            thread = thread_record(new_id())
+            temporary = body.on_completion == "delete"
+            return await self._start(assistant, thread, body, new=True, temporary=temporary)
         lock = self._locks.setdefault(check_uuid(thread_id, "thread"), asyncio.Lock())
         async with lock:
             found = await self.server.storage.get_thread(thread_id)
             if found is None and body.if_not_exists != "create":
                 raise HTTPException(404, _NOT_FOUND)
-            thread = found or await self._new_thread(thread_id)
             self._take_turn(thread_id, assistant, body)
-            return await self._start(assistant, thread, body)
-
-    async def _new_thread(self, thread_id: str) -> dict[str, Any]:
-        thread = thread_record(thread_id)
-        await self.server.storage.put_thread(thread)
-        return thread
+            thread = found or thread_record(thread_id)
+            return await self._start(assistant, thread, body, new=found is None)
 
     def _take_turn(self, thread_id: str, assistant: dict[str, Any], body: RunCreate) -> None:
         """Apply the multitask strategy to the thread's runs not finished yet."""
@@ -150,8 +146,11 @@ class RunStarter:
         assistant: dict[str, Any],
         thread: dict[str, Any],
         body: RunCreate,
+        *,
+        new: bool,
         temporary: bool = False,
     ) -> RunJob:
+        """Store the run (and ``thread``, if ``new``) in one transaction, and submit it."""
         graph_id, aid, tid = assistant["graph_id"], assistant["assistant_id"], thread["thread_id"]
         run_id = new_id()
         metadata = {
@@ -162,14 +161,22 @@ class RunStarter:
             **(body.metadata or {}),
         }
         graph = self.server.graph(graph_id)
+        if temporary:  # its checkpoints are deleted at its end: why write them to disk?
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            graph = graph.copy(update={"checkpointer": InMemorySaver()})
         config = await _config(self.server, assistant, body, tid, run_id, metadata)
         modes = [body.stream_mode] if isinstance(body.stream_mode, str) else body.stream_mode
         context = {**assistant.get("context", {}), **(body.context or {})}
         run = _run_record(run_id, tid, aid, metadata, body, config, modes, temporary)
-        await self.server.storage.put_run(run)
         changes = {"status": "busy", "updated_at": now(), "config": {"configurable": {}}}
         changes["metadata"] = {"graph_id": graph_id, "assistant_id": aid}
-        await self.server.storage.update_thread(tid, changes)
+        storage = self.server.storage
+        async with storage.transaction():
+            if new:
+                await storage.put_thread(thread)
+            await storage.put_run(run)
+            await storage.update_thread(tid, changes)
         job = RunJob(
             run=run,
             graph=graph,

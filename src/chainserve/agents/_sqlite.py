@@ -32,6 +32,14 @@ class SqliteSaver(AsyncSqliteSaver):
     def lock(self, value: asyncio.Lock) -> None:
         pass  # AsyncSqliteSaver.__init__ sets one lock for all loops
 
+    async def setup(self) -> None:
+        """LangGraph's tables, and commits that wait for no disk flush (WAL: a power
+        loss may lose the last commits, never the file)."""
+        first = not self.is_setup
+        await super().setup()
+        if first:
+            await self.conn.execute("PRAGMA synchronous = NORMAL")
+
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints the runs ``run_ids`` made (their metadata's ``run_id``),
         and the writes made on them."""

@@ -121,6 +121,11 @@ class Storage(abc.ABC):
     async def close(self) -> None:
         """Disconnect; ``open`` may be called again."""
 
+    @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """``async with storage.transaction():`` the writes inside (in this task) are
+        made all together, or none of them."""
+
     # Assistants
 
     @abc.abstractmethod
@@ -263,11 +268,17 @@ class SqliteStorage(Storage):
         that no read is open when a write begins (SQLite would refuse the write)."""
         return self._use_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._writing()
+
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
         """One transaction on the connection: ``BEGIN IMMEDIATE`` (so the file's write lock
         is waited for at the start, not refused midway), committed, or rolled back on any
-        error, so that a failed write leaves nothing behind."""
+        error, so that a failed write leaves nothing behind. Inside one, a part of it."""
+        if self._writer is asyncio.current_task():
+            yield
+            return
         db = await self._db()
         async with self._lock():
             self._writer = asyncio.current_task()
@@ -524,6 +535,7 @@ class SqliteStorage(Storage):
 _VERSION_FIELDS = tuple(field for field in ASSISTANT_FIELDS if field != "updated_at")
 _SCHEMA = """
 PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS assistants (
     assistant_id TEXT PRIMARY KEY, graph_id TEXT NOT NULL, config TEXT NOT NULL,
     context TEXT NOT NULL, metadata TEXT NOT NULL, name TEXT, created_at TEXT NOT NULL,

@@ -196,6 +196,7 @@ async def open_sqlite_store(
     if thread is not None:  # an unclosed store must not keep the process alive at exit
         thread.daemon = True
     await connection
+    await connection.execute("PRAGMA synchronous = NORMAL")  # as the server's other files
     try:
         store = SqliteStore(connection, ttl=ttl)
         await store.setup()
