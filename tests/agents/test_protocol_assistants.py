@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from langgraph_sdk import get_client, get_sync_client
 from protocol_apps import protocol_app, refusal, serve_with_lifespan
 from servers import serve
 
+import chainserve
 from chainserve.agents import add_graphs
 
 GRAPHS = {"counter", "nested", "ask", "parent"}
@@ -24,6 +26,14 @@ GRAPHS = {"counter", "nested", "ask", "parent"}
 def url(tmp_path: Path) -> Iterator[str]:
     with serve_with_lifespan(protocol_app(tmp_path)) as base:
         yield base
+
+
+def test_ok_and_info(url: str) -> None:
+    assert httpx.get(f"{url}/ok").json() == {"ok": True, "services": {}}
+    info = httpx.get(f"{url}/info").json()
+    assert info["version"] == chainserve.__version__ and info["server"] == "chainserve"
+    assert info["langgraph_py_version"] == version("langgraph")
+    assert info["flags"] == {"assistants": True, "crons": False, "langsmith": False}
 
 
 async def test_one_default_assistant_per_graph(url: str) -> None:

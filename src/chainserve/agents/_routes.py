@@ -12,6 +12,7 @@ from langchain_core.runnables.base import RunnableBindingBase
 
 from chainserve.agents._assistants import assistants_router
 from chainserve.agents._execution import MAX_CONCURRENT_RUNS, Executor
+from chainserve.agents._info import info_router
 from chainserve.agents._lifespan import around_lifespan
 from chainserve.agents._persistence import (
     DEFAULT_DATABASE,
@@ -124,6 +125,7 @@ def _serve_protocol(
     server = AgentServer(graphs, storage, lambda: persistence.saver if persistence else None)
     storage.on_open.append(server.create_default_assistants)
     storage.on_open.append(executor.recover)
+    app.include_router(info_router())
     app.include_router(assistants_router(server))
     app.include_router(threads_router(server, executor))
     app.include_router(runs_router(server, executor))

@@ -1,0 +1,37 @@
+"""``GET /ok`` (the server answers) and ``GET /info`` (what it is), as LangGraph
+Platform's servers answer them for LangGraph Studio and other tools."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter
+
+from chainserve._version import __version__
+
+
+def info_router() -> APIRouter:
+    router = APIRouter(tags=["meta"])
+
+    @router.get("/ok")
+    async def ok() -> dict[str, object]:
+        return {"ok": True, "services": {}}
+
+    @router.get("/info")
+    async def info() -> dict[str, object]:
+        return {
+            "version": __version__,
+            "server": "chainserve",
+            "langgraph_py_version": _version_of("langgraph"),
+            "flags": {"assistants": True, "crons": False, "langsmith": False},
+            "host": {"kind": "self-hosted"},
+        }
+
+    return router
+
+
+def _version_of(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
