@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,11 +37,10 @@ from typing import Any
 
 import httpx
 
+from bench.procs import cpu_seconds, descendants, free_port, rss_mib, taskset
 from bench.servers import SERVERS
 
 ROOT = Path(__file__).resolve().parent.parent
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 SERVER_CPUS = "0"
 LOAD_CPUS = "1"
 HOLD_STREAMS = 256
@@ -52,38 +50,12 @@ X = "\N{MULTIPLICATION SIGN}"
 Results = dict[str, dict[str, dict[str, list[float]]]]
 
 
-# Processes ------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _taskset(cpus: str | None) -> list[str]:
-    if cpus is None or shutil.which("taskset") is None or (os.cpu_count() or 1) < 2:
-        return []
-    return ["taskset", "-c", cpus]
-
-
-def _descendants(pid: int) -> list[int]:
-    pids = [pid]
-    for index in range(len(pids) + 64):
-        if index >= len(pids):
-            break
-        path = Path(f"/proc/{pids[index]}/task/{pids[index]}/children")
-        with contextlib.suppress(OSError):
-            pids += [int(p) for p in path.read_text().split()]
-    return pids
-
-
 @dataclass
 class Server:
     name: str
     workers: int = 1
     cpus: str | None = SERVER_CPUS
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     cli: bool = False  # started by `chainserve serve` rather than bench.servers
     freeze: bool = False  # bench.servers --freeze
@@ -101,7 +73,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        cmd = [*_taskset(self.cpus), sys.executable, *self.command()]
+        cmd = [*taskset(self.cpus), sys.executable, *self.command()]
         quiet = subprocess.DEVNULL  # LangServe prints a banner at startup
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=quiet, stderr=quiet)
         deadline = time.monotonic() + timeout
@@ -111,7 +83,7 @@ class Server:
             with contextlib.suppress(httpx.HTTPError):
                 answered = httpx.get(f"{self.url}/_stats", timeout=1).status_code == 200
                 # With several workers, wait until every one of them is up.
-                workers_up = len(_descendants(self.proc.pid)) > self.workers
+                workers_up = len(descendants(self.proc.pid)) > self.workers
                 if answered and (self.workers == 1 or workers_up):
                     return
             time.sleep(0.2)
@@ -128,26 +100,16 @@ class Server:
 
     def pids(self) -> list[int]:
         assert self.proc is not None
-        pids = _descendants(self.proc.pid)
+        pids = descendants(self.proc.pid)
         # ``taskset`` execs the server, so the tree's root is the server itself; with
         # several workers the root only supervises and does not count.
         return pids[1:] if self.workers > 1 else pids
 
     def cpu_seconds(self) -> float:
-        total = 0
-        for pid in self.pids():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{pid}/stat").read_text()
-                fields = stat[stat.rindex(")") + 2 :].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / CLK_TCK
+        return cpu_seconds(self.pids())
 
     def rss_mib(self) -> float:
-        total = 0
-        for pid in self.pids():
-            with contextlib.suppress(OSError):
-                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-        return total / 2**20
+        return rss_mib(self.pids())
 
 
 # Load generators ------------------------------------------------------------------
@@ -179,7 +141,7 @@ def wrk(
         script.write(_LUA.format(body=body))
     try:
         cmd = [
-            *_taskset(cpus),
+            *taskset(cpus),
             "wrk",
             f"-t{threads}",
             f"-c{connections}",
@@ -204,7 +166,7 @@ def client(
     mode: str, server: Server, path: str, *args: str, timeout: float = 120
 ) -> dict[str, Any]:
     cmd = [
-        *_taskset(LOAD_CPUS),
+        *taskset(LOAD_CPUS),
         sys.executable,
         "-m",
         "bench.client",
@@ -323,7 +285,7 @@ def _hold(server: Server) -> Metrics:
     time.sleep(0.5)
     idle = server.rss_mib()
     cmd = [
-        *_taskset(LOAD_CPUS),
+        *taskset(LOAD_CPUS),
         sys.executable,
         "-m",
         "bench.client",
