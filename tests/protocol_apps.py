@@ -109,6 +109,11 @@ class Slow:
         if not await asyncio.to_thread(self.started.wait, 10):
             pytest.fail("the slow node did not start")
 
+    async def until_cancelled(self) -> None:
+        """Wait until the node has seen its cancellation."""
+        if not await asyncio.to_thread(self.cancelled.wait, 10):
+            pytest.fail("the slow node was not cancelled")
+
     async def __call__(self, state: Count) -> dict[str, Any]:
         self.started.set()
         writer = get_stream_writer()

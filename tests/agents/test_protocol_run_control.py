@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from langgraph_sdk import get_client
@@ -37,6 +38,7 @@ async def test_cancel_with_rollback_undoes_the_run(runs_url: str, slow: Slow) ->
     assert (await refusal(client.runs.get(tid, run["run_id"])))[0] == 404
     thread = await client.threads.get(tid)
     assert thread["status"] == "idle"
+    assert thread["error"]["error"] == "UserRollback"  # as the reference says it
     assert thread["values"] == {"count": 2} == before["values"]
     assert await client.threads.get_history(tid) == history
     assert [r["status"] for r in await client.runs.list(tid)] == ["success"]
@@ -104,9 +106,10 @@ async def test_stateless_background_runs_and_batches(runs_url: str) -> None:
     assert kept["status"] == "pending"
     assert await client.runs.join(kept["thread_id"], kept["run_id"]) == {"count": 2}
     assert (await client.threads.get(kept["thread_id"]))["values"] == {"count": 2}
-    gone = await client.runs.create(None, "inc", input={"count": 1})
-    assert await client.runs.join(gone["thread_id"], gone["run_id"]) == {"count": 2}
-    assert (await refusal(client.threads.get(gone["thread_id"])))[0] == 404
+    # (Joining it could come too late: its thread and it are deleted as it ends.)
+    before = await client.threads.count()
+    assert await client.runs.wait(None, "inc", input={"count": 1}) == {"count": 2}
+    assert await client.threads.count() == before  # its thread is gone
     threads = await client.threads.count()
     payloads: list[Any] = [
         {"assistant_id": "inc", "input": {"count": n}, "on_completion": "keep"} for n in (1, 5)
@@ -329,3 +332,36 @@ async def test_a_webhook_gets_the_run_when_it_ends(
         422,
         "webhook must be an absolute http or https URL, not 'ftp://example.invalid/x'",
     )
+
+
+async def test_bad_run_options_are_422_and_start_nothing(runs_url: str) -> None:
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"after_seconds": 1e12}, "after_seconds: Input should be less than or equal to"),
+        ({"webhook": "http://[::1"}, "webhook must be an absolute http or https URL"),
+        ({"webhook": "http://h:99999/"}, "webhook must be an absolute http or https URL"),
+        ({"config": {"configurable": "x"}}, "config.configurable must be an object"),
+        ({"config": {"metadata": []}}, "config.metadata must be an object"),
+        ({"checkpoint": {"checkpoint_id": 5}}, "checkpoint.checkpoint_id must be a string"),
+    ]
+    async with httpx.AsyncClient(base_url=runs_url) as raw:
+        for options, reason in bad:
+            body = {"assistant_id": "inc", "input": {"count": 1}, **options}
+            answer = await raw.post(f"/threads/{tid}/runs", json=body)
+            assert answer.status_code == 422 and reason in answer.json()["detail"], answer.text
+        threads = await client.threads.count()
+        batch = [{"assistant_id": "inc", "input": {}}, {"assistant_id": "inc", "webhook": "x"}]
+        answer = await raw.post("/runs/batch", json=batch)
+        assert answer.status_code == 422 and answer.json()["detail"].startswith("1: webhook")
+    assert await client.threads.count() == threads  # nothing of the batch started
+    assert await client.runs.list(tid) == []
+
+
+async def test_rollback_of_a_stateless_run(runs_url: str, slow: Slow) -> None:
+    client = get_client(url=runs_url)
+    run = await client.runs.create(None, "slow", input={"count": 1})
+    await slow.until_started()
+    await client.runs.cancel(run["thread_id"], run["run_id"], action="rollback")
+    await slow.until_cancelled()
+    assert (await refusal(client.threads.get(run["thread_id"])))[0] == 404  # all gone

@@ -45,6 +45,10 @@ async def test_on_disconnect_cancel_cancels_the_run(runs_url: str, slow: Slow) -
     await client.runs.join(tid, run_id)
     assert slow.cancelled.is_set()
     assert (await client.runs.get(tid, run_id))["status"] == "interrupted"
+    assert (await client.threads.get(tid))["error"] == {
+        "error": "UserInterrupt",
+        "message": "client disconnected from the run stream (on_disconnect=cancel)",
+    }
 
 
 async def test_enqueued_runs_run_in_the_order_they_came(runs_url: str, slow: Slow) -> None:

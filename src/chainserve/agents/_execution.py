@@ -42,6 +42,7 @@ class RunJob:
     webhook: str | None = None
     durability: str | None = None  # when checkpoints are written (LangGraph's default if None)
     started: bool = False
+    ending: bool = False  # its end is being recorded: too late to cancel it
     stream: RunStream = field(default_factory=RunStream)
     result: Any = None
     cancelled: str | None = None  # the cancel action asked for
@@ -210,8 +211,10 @@ class Executor:
             self._watchers.pop(thread_id, None)
 
     def cancel(self, job: RunJob, action: str) -> None:
-        """Cancel ``job``: ``interrupt`` keeps what it did, ``rollback`` deletes the run
-        and its checkpoints, ``shutdown`` fails it."""
+        """Cancel ``job``: ``interrupt`` (or ``disconnect``: its client left) keeps what
+        it did, ``rollback`` deletes the run and its checkpoints, ``shutdown`` fails it."""
+        if job.ending:  # it ran to its end: cancelling now would lose how it ended
+            return
         job.cancelled = action
         if job.task is not None:
             job.task.cancel()
@@ -236,8 +239,8 @@ class Executor:
                 job.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
                 return await self._execute(job)
         except asyncio.CancelledError:
-            if job.cancelled == "rollback":
-                await job.graph.checkpointer.adelete_for_runs([job.run_id])
+            if job.cancelled == "rollback" and not job.temporary:  # (its thread goes anyway)
+                await asyncio.shield(job.graph.checkpointer.adelete_for_runs([job.run_id]))
             return "interrupted"
         except Exception as exc:  # a failure outside the graph (storage)
             job.result = {"__error__": _error(exc)}
@@ -260,17 +263,13 @@ class Executor:
         return "interrupted" if snapshot.next else "success"
 
     async def _finish(self, job: RunJob, status: str) -> None:
+        job.ending = True
         if job.result is None:
             job.result = {}
         error = job.result.get("__error__") if isinstance(job.result, dict) else None
-        if job.cancelled == "shutdown":
-            status = "error"
-            error = {"error": "ServerShutdown", "message": "the server stopped during the run"}
-        elif job.cancelled is not None:
-            error = {
-                "error": "UserInterrupt",
-                "message": "interrupt requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
-            }
+        if job.cancelled is not None:
+            error = dict(zip(("error", "message"), _CANCELLED[job.cancelled], strict=True))
+            status = "error" if job.cancelled == "shutdown" else status
         try:
             await self._record(job, status, error)
         except Exception:  # the store failed: the run's end is lost, the server goes on
@@ -292,7 +291,7 @@ class Executor:
             restored: dict[str, Any] = {}
             if job.cancelled == "rollback":
                 restored = await self._forget(job)
-                status, error = "success", None
+                status = "success"  # the thread is as it was, with the rollback as its error
             else:
                 run = await self.storage.update_run(job.run_id, {"status": status, "error": error})
             if job.temporary:
@@ -319,12 +318,26 @@ class Executor:
         return {key: previous[0]["metadata"][key] for key in _THREAD_KEYS}
 
     async def _delete_thread(self, job: RunJob) -> None:
-        saver = job.graph.checkpointer
-        if hasattr(saver, "adelete_thread"):
-            await saver.adelete_thread(job.thread_id)
+        # Its checkpoints were in memory (RunStarter): they go with the job.
         await self.storage.delete_thread(job.thread_id)
 
 
+# What a cancelled run (or its thread) says of it, by cancel action, as the reference's.
+_CANCELLED = {
+    "interrupt": (
+        "UserInterrupt",
+        "interrupt requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
+    ),
+    "disconnect": (
+        "UserInterrupt",
+        "client disconnected from the run stream (on_disconnect=cancel)",
+    ),
+    "rollback": (
+        "UserRollback",
+        "rollback requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
+    ),
+    "shutdown": ("ServerShutdown", "the server stopped during the run"),
+}
 _THREAD_KEYS = ("graph_id", "assistant_id")  # what a run writes into its thread's metadata
 
 

@@ -105,11 +105,16 @@ async def parse_body(request: Request, model: type[_Body], *, optional: bool = F
             raise HTTPException(422, "Invalid JSON in request body") from None
         if errors and errors[0]["type"] == "model_type":
             raise HTTPException(422, "Request body must be a JSON object") from None
-        reasons = [
-            f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-            for error in errors
-        ]
-        raise HTTPException(422, "; ".join(reasons)) from None
+        raise HTTPException(422, "; ".join(_reason(error) for error in errors)) from None
+
+
+def _reason(error: Any) -> str:
+    """One of pydantic's errors as a line: where, then what (a check's own words)."""
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "value_error":  # a model's own check, in its own words
+        what = str(error["ctx"]["error"])
+        return f"{where}: {what}" if where else what
+    return f"{where or 'body'}: {error['msg']}"
 
 
 def query_flag(value: str, name: str) -> bool:

@@ -125,7 +125,7 @@ def run_access_router(server: AgentServer, executor: Executor) -> APIRouter:
             stream, start = RunStream.closed(), 0
         on_closed = None
         if job is not None and query_flag(cancel_on_disconnect, "cancel_on_disconnect"):
-            on_closed = lambda: executor.cancel(job, "interrupt")  # noqa: E731
+            on_closed = lambda: executor.cancel(job, "disconnect")  # noqa: E731
         events = _only(stream.follow(start), _wanted(stream_mode))
         resumable = job.resumable if job is not None else True
         return sse_response(events, ids=resumable, on_disconnect=on_closed)

@@ -15,7 +15,7 @@ import weakref
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import BaseModel, Field, RootModel
+from pydantic import BaseModel, Field, RootModel, model_validator
 
 from chainserve.agents._execution import Executor, RunJob, can_roll_back
 from chainserve.agents._protocol import (
@@ -26,7 +26,7 @@ from chainserve.agents._protocol import (
     parse_body,
     thread_record,
 )
-from chainserve.agents._storage import new_id, now, run_json
+from chainserve.agents._storage import AlreadyExists, new_id, now, run_json
 from chainserve.agents._streams import sse_response
 from chainserve.agents._webhooks import check_webhook
 
@@ -42,6 +42,7 @@ _Mode = Literal[
     "events",
 ]
 _NOT_FOUND = "Thread or assistant not found."
+MAX_DELAY = 366 * 24 * 3600.0  # seconds: the longest after_seconds
 _BUSY = (
     "Thread is already running a task. Wait for it to finish or choose a different "
     "multitask strategy."
@@ -70,7 +71,19 @@ class RunCreate(BaseModel):
     on_disconnect: Literal["cancel", "continue"] = "continue"
     on_completion: Literal["delete", "keep"] = "delete"  # a stateless run's thread
     webhook: str | None = None
-    after_seconds: float = Field(default=0.0, ge=0)
+    after_seconds: float = Field(default=0.0, ge=0, le=MAX_DELAY)
+
+    @model_validator(mode="after")
+    def _checked(self) -> RunCreate:
+        """What the types do not say: checked here, so that a batch is checked whole."""
+        if self.webhook is not None and (problem := check_webhook(self.webhook)):
+            raise ValueError(problem)
+        for name in ("configurable", "metadata"):
+            if not isinstance((self.config or {}).get(name, {}), dict):
+                raise ValueError(f"config.{name} must be an object")
+        if not isinstance((self.checkpoint or {}).get("checkpoint_id", ""), (str, type(None))):
+            raise ValueError("checkpoint.checkpoint_id must be a string")
+        return self
 
 
 class _Batch(RootModel[list[RunCreate]]):
@@ -115,8 +128,6 @@ class RunStarter:
 
     async def start(self, thread_id: str | None, body: RunCreate) -> RunJob:
         """Store the run and submit it: on ``thread_id``, or on a new thread if None."""
-        if body.webhook is not None and (problem := check_webhook(body.webhook)):
-            raise HTTPException(422, problem)
         assistant = await self.assistant(body.assistant_id)
         if thread_id is None:
             thread = thread_record(new_id())
@@ -127,11 +138,15 @@ class RunStarter:
             found = await self.server.storage.get_thread(thread_id)
             if found is None and body.if_not_exists != "create":
                 raise HTTPException(404, _NOT_FOUND)
-            self._take_turn(thread_id, assistant, body)
+            self._take_turn(thread_id, body)
             thread = found or thread_record(thread_id)
-            return await self._start(assistant, thread, body, new=found is None)
+            try:
+                return await self._start(assistant, thread, body, new=found is None)
+            except AlreadyExists:  # POST /threads made it meanwhile: the run goes on it
+                thread = await self.server.storage.get_thread(thread_id) or thread
+                return await self._start(assistant, thread, body, new=False)
 
-    def _take_turn(self, thread_id: str, assistant: dict[str, Any], body: RunCreate) -> None:
+    def _take_turn(self, thread_id: str, body: RunCreate) -> None:
         """Apply the multitask strategy to the thread's runs not finished yet."""
         busy = self.executor.active(thread_id)
         strategy = body.multitask_strategy
@@ -199,7 +214,7 @@ class RunStarter:
 def cancel_runs(executor: Executor, jobs: list[RunJob], action: str) -> None:
     """Cancel ``jobs`` with ``action``; 422 before any is cancelled if ``rollback`` is
     asked of a graph whose checkpointer cannot delete a run's checkpoints."""
-    if action == "rollback" and not all(can_roll_back(job.graph) for job in jobs):
+    if action == "rollback" and not all(job.temporary or can_roll_back(job.graph) for job in jobs):
         raise HTTPException(
             422,
             "Cannot roll back: the graph's checkpointer cannot delete a run's checkpoints "
@@ -224,7 +239,7 @@ def runs_router(server: AgentServer, executor: Executor) -> APIRouter:
         job = await starter.start(thread_id, body)
         on_closed = None
         if body.on_disconnect == "cancel":
-            on_closed = lambda: executor.cancel(job, "interrupt")  # noqa: E731
+            on_closed = lambda: executor.cancel(job, "disconnect")  # noqa: E731
         headers = run_places(job, thread_id is None, "stream")
         return sse_response(
             job.stream.follow(0), ids=job.resumable, on_disconnect=on_closed, headers=headers
@@ -263,7 +278,7 @@ def runs_router(server: AgentServer, executor: Executor) -> APIRouter:
     @router.post("/runs/batch")
     async def batch(request: Request) -> Response:
         bodies = (await parse_body(request, _Batch)).root
-        for body in bodies:  # every item checked before any run starts
+        for body in bodies:  # every item checked (parsed, and here) before any run starts
             await starter.assistant(body.assistant_id)
         jobs = [await starter.start(None, body) for body in bodies]
         return json_response([run_json({**job.run, "status": "pending"}) for job in jobs])

@@ -284,12 +284,14 @@ class SqliteStorage(Storage):
             self._writer = asyncio.current_task()
             try:
                 await db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                except BaseException:
-                    await db.rollback()
-                    raise
+                yield
                 await db.commit()
+            except BaseException:
+                # Also when cancelled at BEGIN or COMMIT: aiosqlite still runs them, and a
+                # transaction left open would refuse every later one. Queued after them,
+                # this rollback ends it (or does nothing if none is open).
+                await asyncio.shield(db.rollback())
+                raise
             finally:
                 self._writer = None
 

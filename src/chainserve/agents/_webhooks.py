@@ -19,8 +19,12 @@ TIMEOUT = 10.0  # seconds per attempt
 
 def check_webhook(url: str) -> str | None:
     """Why ``url`` cannot be a webhook (not an absolute http(s) URL), or None."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError when out of range)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         return f"webhook must be an absolute http or https URL, not {url!r}"
     return None
 
@@ -37,7 +41,7 @@ async def send_webhook(
         for attempt in range(1, attempts + 1):
             try:
                 response = await client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # httpx's errors, and what its transports raise
                 problem = f"{type(exc).__name__}: {exc}"
             else:
                 if response.is_success:
