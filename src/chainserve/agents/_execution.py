@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from chainserve.agents._storage import Storage, now, run_json
@@ -349,17 +350,41 @@ def can_roll_back(graph: Any) -> bool:
     return method is not None and method is not BaseCheckpointSaver.adelete_for_runs
 
 
-def _alive_elsewhere(owner: str | None) -> bool:
-    """Whether ``owner`` (a pid) is another process that is running."""
-    if owner is None or not owner.isdigit() or int(owner) == os.getpid():
-        return False
+def this_process() -> str:
+    """The owner a run records: this process's pid, and when it started where the
+    system says (a pid is reused by later processes; with its start time it is not)."""
+    return _process(os.getpid()) or str(os.getpid())
+
+
+def _process(pid: int) -> str | None:
+    """``"<pid>:<start time>"`` of a running process (``"<pid>"`` off Linux), or None."""
     try:
-        os.kill(int(owner), 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None  # Linux, and no such process
+    except OSError:
+        pass
+    else:
+        return f"{pid}:{stat[stat.rindex(')') + 2 :].split()[19]}"  # field 22, starttime
+    try:
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return None
     except PermissionError:  # alive, someone else's
-        return True
-    return True
+        pass
+    return str(pid)
+
+
+def _alive_elsewhere(owner: str | None) -> bool:
+    """Whether ``owner`` (a ``this_process()`` of a run) is another process, running."""
+    if owner is None or not owner.split(":")[0].isdigit():
+        return False
+    pid = int(owner.split(":")[0])
+    if pid == os.getpid():
+        return False
+    running = _process(pid)
+    return running is not None and (running == owner or ":" not in owner)
 
 
 def _webhook_payload(run: dict[str, Any], result: Any) -> dict[str, Any]:

@@ -3,9 +3,11 @@ parsing and the JSON the wire expects."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request, Response
@@ -37,6 +39,15 @@ class AgentServer:
     graphs: Mapping[str, Runnable]
     storage: Storage
     saver: Callable[[], Any]
+    # A thread's lock lasts while a request holds or awaits it.
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+
+    def thread_lock(self, thread_id: str) -> asyncio.Lock:
+        """The lock of the requests that start runs on ``thread_id`` or delete it: taken
+        one at a time, so that a multitask strategy holds and no run outlives its thread."""
+        return self._locks.setdefault(thread_id, asyncio.Lock())
 
     async def create_default_assistants(self) -> None:
         """Store each graph's default assistant, if it is not stored yet."""

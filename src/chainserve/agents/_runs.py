@@ -8,16 +8,13 @@ cancelling runs is in ``_run_access``.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
-import weakref
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field, RootModel, model_validator
 
-from chainserve.agents._execution import Executor, RunJob, can_roll_back
+from chainserve.agents._execution import Executor, RunJob, can_roll_back, this_process
 from chainserve.agents._protocol import (
     AgentServer,
     check_uuid,
@@ -103,9 +100,6 @@ class RunStarter:
     def __init__(self, server: AgentServer, executor: Executor) -> None:
         self.server = server
         self.executor = executor
-        # A thread's lock lasts while a request holds or awaits it.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock]
-        self._locks = weakref.WeakValueDictionary()
 
     async def assistant(self, assistant_id: str) -> dict[str, Any]:
         """The assistant a run names by UUID or by graph id; 422 or 404 otherwise."""
@@ -133,8 +127,7 @@ class RunStarter:
             thread = thread_record(new_id())
             temporary = body.on_completion == "delete"
             return await self._start(assistant, thread, body, new=True, temporary=temporary)
-        lock = self._locks.setdefault(check_uuid(thread_id, "thread"), asyncio.Lock())
-        async with lock:
+        async with self.server.thread_lock(check_uuid(thread_id, "thread")):
             found = await self.server.storage.get_thread(thread_id)
             if found is None and body.if_not_exists != "create":
                 raise HTTPException(404, _NOT_FOUND)
@@ -322,7 +315,7 @@ def _run_record(
         "created_at": due,
         "updated_at": due,
         "error": None,
-        "owner": str(os.getpid()),
+        "owner": this_process(),
     }
 
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import sqlite3
 import typing
 import uuid
 import weakref
@@ -573,7 +574,11 @@ async def _migrate(connection: Any) -> None:
             present = {row[1] for row in await cursor.fetchall()}
         for column in columns:
             if column.split()[0] not in present:
-                await connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                try:
+                    await connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+                except sqlite3.OperationalError as exc:  # another worker added it first
+                    if "duplicate column name" not in str(exc):
+                        raise
 
 
 def _where(conditions: list[str]) -> str:

@@ -223,15 +223,16 @@ def threads_router(server: AgentServer, executor: Executor) -> APIRouter:
     @router.delete("/{thread_id}", status_code=204)
     async def delete(thread_id: str) -> Response:
         thread = await found(thread_id)
-        jobs = executor.active(thread_id)
-        for job in jobs:
-            executor.cancel(job, "interrupt")
-        for job in jobs:
-            await job.finished.wait()
-        saver = server.checkpointer(thread["metadata"].get("graph_id"))
-        if saver is not None:
-            await saver.adelete_thread(thread_id)
-        await storage.delete_thread(thread_id)
+        async with server.thread_lock(thread_id):  # no run starts on it meanwhile
+            jobs = executor.active(thread_id)
+            for job in jobs:
+                executor.cancel(job, "interrupt")
+            for job in jobs:
+                await job.finished.wait()
+            saver = server.checkpointer(thread["metadata"].get("graph_id"))
+            if saver is not None:
+                await saver.adelete_thread(thread_id)
+            await storage.delete_thread(thread_id)
         return Response(status_code=204)
 
     @router.post("/{thread_id}/copy")
