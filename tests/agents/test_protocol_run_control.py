@@ -229,6 +229,18 @@ async def test_the_newest_finished_resumable_runs_are_replayed(
     assert replays == [[], ["metadata", "values", "values"]]  # the older one's events: gone
 
 
+async def test_the_replays_kept_are_bounded_in_bytes(
+    runs_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_execution, "REPLAY_BYTES", 1)  # less than any run's events
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(tid, "inc", input={"count": 1}, stream_resumable=True)
+    await client.runs.join(tid, run["run_id"])
+    joined = client.runs.join_stream(tid, run["run_id"], last_event_id="-1")
+    assert [part.event async for part in joined] == []
+
+
 async def test_events_mode_is_the_graph_s_astream_events(runs_url: str) -> None:
     client = get_client(url=runs_url)
     streamed = [

@@ -22,7 +22,10 @@ from chainserve.agents._webhooks import send_webhook
 logger = logging.getLogger("chainserve.agents")
 
 MAX_CONCURRENT_RUNS = 8  # a server's default: background runs executing at once
-REPLAYS_KEPT = 100  # finished resumable runs whose events are kept, in memory, newest
+# The finished resumable runs whose events are kept in memory, newest first: at most
+# this many, holding at most this many bytes of event data.
+REPLAYS_KEPT = 100
+REPLAY_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -278,11 +281,15 @@ class Executor:
         finally:
             self.jobs.pop(job.run_id, None)
             if job.resumable:
-                self.replays[job.run_id] = job.stream
-                while len(self.replays) > REPLAYS_KEPT:
-                    self.replays.popitem(last=False)
+                self._keep_replay(job)
             job.stream.close()
             job.finished.set()
+
+    def _keep_replay(self, job: RunJob) -> None:
+        self.replays[job.run_id] = job.stream
+        kept = sum(stream.size for stream in self.replays.values())
+        while len(self.replays) > REPLAYS_KEPT or (kept > REPLAY_BYTES and self.replays):
+            kept -= self.replays.popitem(last=False)[1].size
 
     async def _record(self, job: RunJob, status: str, error: dict[str, str] | None) -> None:
         """Store how the run ended (a rolled back run: not at all) and free its thread,

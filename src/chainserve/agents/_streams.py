@@ -69,6 +69,7 @@ class RunStream:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.size = 0  # bytes of event data
         self.done = False
         self.changed = Signal()
 
@@ -80,7 +81,9 @@ class RunStream:
         return stream
 
     def publish(self, event: str, data: Any) -> None:
-        self.events.append((event_id(), event, wire_json(data)))
+        encoded = wire_json(data)
+        self.events.append((event_id(), event, encoded))
+        self.size += len(encoded)
         self.changed.fire()
 
     def close(self) -> None:
