@@ -377,3 +377,36 @@ async def test_rollback_of_a_stateless_run(runs_url: str, slow: Slow) -> None:
     await client.runs.cancel(run["thread_id"], run["run_id"], action="rollback")
     await slow.until_cancelled()
     assert (await refusal(client.threads.get(run["thread_id"])))[0] == 404  # all gone
+
+
+async def test_the_thread_stream_taken_up_with_last_event_id(runs_url: str, slow: Slow) -> None:
+    """Taken up after an earlier run's last event, the thread's stream gives the run
+    going on now from its start, not from the live point."""
+    client = get_client(url=runs_url)
+    tid = (await client.threads.create())["thread_id"]
+    first = await client.runs.create(tid, "inc", input={"count": 1}, stream_resumable=True)
+    await client.runs.join(tid, first["run_id"])
+    replay = client.runs.join_stream(tid, first["run_id"], last_event_id="-1")
+    last_id = [part.id async for part in replay][-1]  # what a client saw last of the thread
+    second = await client.runs.create(tid, "slow", input={"count": 5}, stream_mode="updates")
+    await slow.until_started()
+    seen = []
+
+    async def follow() -> None:
+        parts = await client.threads.join_stream(tid, last_event_id=last_id)
+        async for part in parts:
+            seen.append((part.event, part.data))
+            slow.release.set()  # the stream is open: the run may end
+            if part.data.get("status") == "run_done":
+                break
+        await parts.aclose()  # type: ignore[attr-defined]
+
+    try:
+        await asyncio.wait_for(follow(), 20)
+    finally:
+        slow.release.set()
+    assert seen == [
+        ("metadata", {"run_id": second["run_id"], "attempt": 1}),
+        ("updates", {"slow_step": {"count": 6}}),
+        ("metadata", {"status": "run_done", "run_id": second["run_id"]}),
+    ]

@@ -221,12 +221,16 @@ async def _thread_events(
 ) -> AsyncIterator[Event | None]:
     """The events of the thread's runs, one run after the other, each followed by
     ``metadata`` ``{"status": "run_done"}``; the runs going on now from the live point
-    (or after ``last_event_id``), later ones from their start. Ends when the server stops."""
+    (or from the first event after ``last_event_id``'s, of this run or an earlier one),
+    later ones from their start. Ends when the server stops."""
     queue = executor.watch(thread_id)
     starts = {}
     for running in executor.active(thread_id):
-        start = running.stream.position_after(last_event_id)
-        starts[running.run_id] = len(running.stream.events) if start is None else start
+        stream = running.stream
+        live = len(stream.events)
+        starts[running.run_id] = (
+            live if last_event_id is None else stream.position_since(last_event_id)
+        )
     try:
         while True:
             job: RunJob | None

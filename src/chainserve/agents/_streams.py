@@ -102,6 +102,18 @@ class RunStream:
                 return index + 1
         return None
 
+    def position_since(self, last_event_id: str) -> int:
+        """The first event made after the event ``last_event_id`` names, of any run
+        (event ids grow across runs), or the live point for an id not of ours."""
+        try:
+            after = int(last_event_id.rsplit("-", 1)[1])
+        except (IndexError, ValueError):
+            return len(self.events)
+        return next(
+            (i for i, (id_, _, _) in enumerate(self.events) if int(id_.rsplit("-")[1]) > after),
+            len(self.events),
+        )
+
     async def follow(self, start: int) -> AsyncIterator[Event | None]:
         """The events from ``start`` until the run ends; None for a heartbeat."""
         index = start
