@@ -384,6 +384,9 @@ async def test_the_thread_stream_taken_up_with_last_event_id(runs_url: str, slow
     going on now from its start, not from the live point."""
     client = get_client(url=runs_url)
     tid = (await client.threads.create())["thread_id"]
+    async with httpx.AsyncClient(base_url=runs_url) as raw:
+        bad = await raw.get(f"/threads/{tid}/stream", headers={"Last-Event-ID": "-1"})
+    assert bad.status_code == 422  # as the reference: no replay of a thread from its start
     first = await client.runs.create(tid, "inc", input={"count": 1}, stream_resumable=True)
     await client.runs.join(tid, first["run_id"])
     replay = client.runs.join_stream(tid, first["run_id"], last_event_id="-1")

@@ -5,6 +5,7 @@ with ``/join``, ``/stream`` and ``/cancel``, ``/runs/cancel``, and the thread's 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
@@ -163,10 +164,16 @@ def run_access_router(server: AgentServer, executor: Executor) -> APIRouter:
     ) -> Response:
         if await storage.get_thread(check_uuid(thread_id, "thread")) is None:
             raise HTTPException(404, f"Thread with ID {thread_id} not found")
-        events = _thread_events(executor, thread_id, request.headers.get("last-event-id"))
+        last_event_id = request.headers.get("last-event-id")
+        if last_event_id is not None and not _EVENT_ID.fullmatch(last_event_id):
+            raise HTTPException(422, "Invalid last-event-id: must be an event id of this server")
+        events = _thread_events(executor, thread_id, last_event_id)
         return sse_response(_only(events, _wanted(stream_mode)), ids=True)
 
     return router
+
+
+_EVENT_ID = re.compile(r"\d+-\d+")  # as event_id() makes them
 
 
 def _action(action: str) -> _Action:
