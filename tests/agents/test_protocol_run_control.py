@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+import typing
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
+from langgraph.graph import START, StateGraph
+from langgraph.types import interrupt
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from protocol_apps import Count, Slow, inc, one_node_graph, refusal
+from protocol_apps import Count, Slow, inc, one_node_graph, refusal, serve_with_lifespan
 from servers import serve
 
-from chainserve.agents import _execution
+from chainserve.agents import _execution, add_graphs
 
 
 async def _thread_with_one_run(client: LangGraphClient) -> tuple[str, dict[str, Any]]:
@@ -413,3 +417,41 @@ async def test_the_thread_stream_taken_up_with_last_event_id(runs_url: str, slow
         ("updates", {"slow_step": {"count": 6}}),
         ("metadata", {"status": "run_done", "run_id": second["run_id"]}),
     ]
+
+
+class Asked(typing.TypedDict, total=False):
+    answer: str
+    count: int
+
+
+def _ask_then(slow: Slow) -> Any:
+    """``ask`` interrupts for an answer, then the slow node runs."""
+
+    def ask(state: Asked) -> dict[str, Any]:
+        return {"answer": interrupt("ok?")}
+
+    builder = StateGraph(Asked)
+    builder.add_node("ask", ask)
+    builder.add_node("wait", slow)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "wait")
+    return builder.compile()
+
+
+async def test_rolling_back_a_resumed_run_forgets_its_resume(tmp_path: Path, slow: Slow) -> None:
+    app = FastAPI()
+    add_graphs(app, {"asked": _ask_then(slow)}, database=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with serve_with_lifespan(app) as url:
+        client = get_client(url=url)
+        tid = (await client.threads.create())["thread_id"]
+        await client.runs.wait(tid, "asked", input={"count": 1})
+        before = await client.threads.get_state(tid)
+        resumed = await client.runs.create(tid, "asked", command={"resume": "yes"})
+        await slow.until_started()  # "ask" took "yes"; the next node runs
+        await client.runs.cancel(tid, resumed["run_id"], wait=True, action="rollback")
+        after = await client.threads.get_state(tid)
+        assert (after["checkpoint_id"], after["next"]) == (before["checkpoint_id"], ["ask"])
+        assert after["tasks"] == before["tasks"]  # "ask" has no result saved: it asks again
+        slow.release.set()
+        result = await client.runs.wait(tid, "asked", command={"resume": "no"})
+        assert result == {"answer": "no", "count": 2}

@@ -47,6 +47,9 @@ class RunJob:
     durability: str | None = None  # when checkpoints are written (LangGraph's default if None)
     started: bool = False
     ending: bool = False  # its end is being recorded: too late to cancel it
+    # Where a resumed run started, and the writes that checkpoint had then: LangGraph
+    # saves a resume (and the resumed tasks' writes) on it, which a rollback must undo.
+    resumed_from: tuple[dict[str, Any], set[tuple[str, int]]] | None = None
     stream: RunStream = field(default_factory=RunStream)
     result: Any = None
     cancelled: str | None = None  # the cancel action asked for
@@ -240,15 +243,31 @@ class Executor:
             async with self._pool:
                 job.started = True
                 await self.storage.update_run(job.run_id, {"status": "running"})
+                await self._note_resume(job)
                 job.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
                 return await self._execute(job)
         except asyncio.CancelledError:
             if job.cancelled == "rollback" and not job.temporary:  # (its thread goes anyway)
-                await asyncio.shield(job.graph.checkpointer.adelete_for_runs([job.run_id]))
+                await asyncio.shield(self._roll_back(job))
             return "interrupted"
         except Exception as exc:  # a failure outside the graph (storage)
             job.result = {"__error__": _error(exc)}
             return "error"
+
+    async def _note_resume(self, job: RunJob) -> None:
+        saver = job.graph.checkpointer
+        if job.temporary or not hasattr(saver, "awrite_keys") or not _is_command(job.input):
+            return
+        head = await saver.aget_tuple(job.config)
+        if head is not None:
+            job.resumed_from = (head.config, await saver.awrite_keys(head.config))
+
+    async def _roll_back(self, job: RunJob) -> None:
+        """Delete the checkpoints the run made, and what it saved on the one it resumed."""
+        saver = job.graph.checkpointer
+        await saver.adelete_for_runs([job.run_id])
+        if job.resumed_from is not None:
+            await saver.adelete_writes(*job.resumed_from)
 
     async def _execute(self, job: RunJob) -> str:
         translator = _Translator(job)
@@ -347,6 +366,12 @@ _CANCELLED = {
     "shutdown": ("ServerShutdown", "the server stopped during the run"),
 }
 _THREAD_KEYS = ("graph_id", "assistant_id")  # what a run writes into its thread's metadata
+
+
+def _is_command(value: Any) -> bool:
+    from langgraph.types import Command
+
+    return isinstance(value, Command)
 
 
 def can_roll_back(graph: Any) -> bool:

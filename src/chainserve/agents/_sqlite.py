@@ -10,7 +10,20 @@ import asyncio
 import weakref
 from collections.abc import Sequence
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+_ON = " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+_WRITE_KEYS = "SELECT task_id, idx FROM writes" + _ON
+
+
+def _at(config: RunnableConfig) -> list[str]:
+    configurable = config["configurable"]
+    return [
+        str(configurable["thread_id"]),
+        str(configurable.get("checkpoint_ns", "")),
+        str(configurable["checkpoint_id"]),
+    ]
 
 
 class SqliteSaver(AsyncSqliteSaver):
@@ -39,6 +52,26 @@ class SqliteSaver(AsyncSqliteSaver):
         await super().setup()
         if first:
             await self.conn.execute("PRAGMA synchronous = NORMAL")
+
+    async def awrite_keys(self, config: RunnableConfig) -> set[tuple[str, int]]:
+        """The ``(task_id, idx)`` of the writes saved on ``config``'s checkpoint."""
+        async with (
+            self.lock,
+            self.conn.execute(_WRITE_KEYS, _at(config)) as rows,
+        ):
+            return {(task_id, idx) for task_id, idx in await rows.fetchall()}
+
+    async def adelete_writes(self, config: RunnableConfig, keep: set[tuple[str, int]]) -> None:
+        """Delete the writes saved on ``config``'s checkpoint but those ``keep`` names."""
+        async with self.lock:
+            async with self.conn.execute(_WRITE_KEYS, _at(config)) as rows:
+                extra = [key for key in await rows.fetchall() if tuple(key) not in keep]
+            for task_id, idx in extra:
+                await self.conn.execute(
+                    "DELETE FROM writes" + _ON + " AND task_id = ? AND idx = ?",
+                    [*_at(config), task_id, idx],
+                )
+            await self.conn.commit()
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints the runs ``run_ids`` made (their metadata's ``run_id``),
