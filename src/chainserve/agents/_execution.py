@@ -151,7 +151,7 @@ class Executor:
     """Executes runs as asyncio tasks: one at a time per thread (in the order they came),
     at most ``max_concurrency`` at once, recording their status in ``storage``."""
 
-    def __init__(self, storage: Storage, max_concurrency: int = 8) -> None:
+    def __init__(self, storage: Storage, max_concurrency: int = MAX_CONCURRENT_RUNS) -> None:
         self.storage = storage
         self.max_concurrency = max_concurrency
         self.jobs: dict[str, RunJob] = {}

@@ -11,6 +11,7 @@ from chainserve._version import __version__
 
 
 def info_router() -> APIRouter:
+    """The routes ``GET /ok`` and ``GET /info``."""
     router = APIRouter(tags=["meta"])
 
     @router.get("/ok")

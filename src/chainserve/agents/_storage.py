@@ -112,7 +112,9 @@ def contains(container: Any, contained: Any) -> bool:
 
 
 class Storage(abc.ABC):
-    """Where assistants and threads are kept. ``open`` before use, ``close`` after."""
+    """Where assistants, threads and runs are kept. ``open`` before use, ``close`` after.
+    A task's calls inside ``transaction()`` share one transaction (a call there must
+    not be handed to another task, as ``asyncio.gather`` would: it would wait for it)."""
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -223,8 +225,8 @@ class Storage(abc.ABC):
 
 
 class SqliteStorage(Storage):
-    """``Storage`` in tables ``assistants``, ``assistant_versions`` and ``threads`` of
-    one SQLite file, through ``aiosqlite``. It opens itself on first use if ``open``
+    """``Storage`` in tables ``assistants``, ``assistant_versions``, ``threads`` and
+    ``runs`` of one SQLite file, through ``aiosqlite``. It opens itself on first use if ``open``
     was not called (an app served without its lifespan)."""
 
     def __init__(self, file: str) -> None:
@@ -303,11 +305,9 @@ class SqliteStorage(Storage):
 
     async def _rows(self, query: str, parameters: Iterable[Any] = ()) -> list[dict[str, Any]]:
         db = await self._db()
-        if self._writer is asyncio.current_task():  # inside this task's transaction
+        inside = self._writer is asyncio.current_task()  # this task's transaction
+        async with contextlib.nullcontext() if inside else self._lock():
             rows = await db.execute_fetchall(query, tuple(parameters))
-        else:
-            async with self._lock():
-                rows = await db.execute_fetchall(query, tuple(parameters))
         return [_decoded(dict(row)) for row in rows]
 
     async def _write(self, query: str, parameters: Iterable[Any] = ()) -> int:
