@@ -50,7 +50,7 @@ import httpx
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from bench.procs import cpu_seconds, descendants, free_port, rss_mib, taskset
+from bench.procs import cpu_seconds, descendants, free_port, rss_mib, stop, taskset
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv-langgraph-dev"
@@ -299,13 +299,7 @@ class Server:
         self.startup_s = startup  # the figure reported is the first start's
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc, 15)
 
     def pids(self) -> list[int]:
         assert self.proc is not None

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -57,3 +58,14 @@ def rss_mib(pids: list[int]) -> float:
         with contextlib.suppress(OSError):
             total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
     return total / 2**20
+
+
+def stop(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM ``proc`` if it runs; SIGKILL it if it has not ended ``grace`` s later."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

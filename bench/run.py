@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from bench.procs import cpu_seconds, descendants, free_port, rss_mib, taskset
+from bench.procs import cpu_seconds, descendants, free_port, rss_mib, stop, taskset
 from bench.servers import SERVERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,13 +90,7 @@ class Server:
         raise RuntimeError(f"{self.name} did not start in {timeout} s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop(self.proc, 10)
 
     def pids(self) -> list[int]:
         assert self.proc is not None
