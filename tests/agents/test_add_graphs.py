@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Header, HTTPException
 from graph_apps import counter_graph, stateless_counter_graph
 from langchain_core.runnables import Runnable, RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
@@ -252,3 +252,21 @@ def test_importing_chainserve_and_its_agents_package_does_not_import_langgraph()
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_an_app_s_dependencies_guard_the_agent_protocol_too(tmp_path: Path) -> None:
+    """Auth for the whole server: the app's dependencies run before every route."""
+
+    def key(x_api_key: str | None = Header(None)) -> None:
+        if x_api_key != "secret":
+            raise HTTPException(401, "a key is needed")
+
+    app = FastAPI(dependencies=[Depends(key)])
+    add_graphs(app, {"counter": stateless_counter_graph()}, database=_database(tmp_path))
+    with TestClient(app) as client:
+        for method, path in [("post", "/threads"), ("post", "/runs/wait"), ("get", "/ok")]:
+            assert client.request(method, path, json={}).status_code == 401, path
+        ok = client.post("/threads", json={}, headers={"x-api-key": "secret"})
+        assert ok.status_code == 200
+        served = client.post("/counter/invoke", json={"input": {"messages": ["hi"]}})
+        assert served.status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -274,3 +275,15 @@ async def test_an_async_factory_inside_a_running_loop_is_a_clear_error(
     path = write_project(_graphs("./graphs.py:make_graph_async"))
     with pytest.raises(ProjectError, match="cannot be loaded inside a running event loop"):
         load_project(path)
+
+
+def test_keys_that_are_not_served_are_named_in_a_warning(
+    write_project: WriteProject, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = {"graphs": {"agent": "./graphs.py:graph"}, "auth": {"path": "./auth.py:auth"}}
+    config["python_version"] = "3.11"  # for building images: ignored without a word
+    with caplog.at_level(logging.WARNING, logger="chainserve.agents"):
+        load_project(write_project(config))
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == 1 and "'auth' is not supported" in warned[0]
+    assert "served WITHOUT its authentication" in warned[0]

@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import logging
 import os
 import re
 import sys
@@ -55,6 +56,18 @@ class Project:
         return self.path.parent
 
 
+logger = logging.getLogger("chainserve.agents")
+
+# Keys of langgraph.json that change how LangGraph Platform serves, which chainserve
+# does not do: a warning at startup says so (silently, an "auth" would be a surprise).
+_NOT_SERVED = {
+    "auth": "the graphs are served WITHOUT its authentication",
+    "http": "its custom routes and middleware are not mounted",
+    "store": "the store has no semantic index and its TTLs are the server's",
+    "checkpointer": "checkpoints are kept without its TTL",
+}
+
+
 def load_project(path: str | os.PathLike[str]) -> Project:
     """Read a ``langgraph.json`` and import the graphs it names.
 
@@ -76,6 +89,9 @@ def load_project(path: str | os.PathLike[str]) -> Project:
     for graph_id in specs:
         if problem := graph_id_problem(graph_id):
             raise ProjectError(f"{path}: {problem}")
+    for key, consequence in _NOT_SERVED.items():
+        if key in config:
+            logger.warning("%s: %r is not supported, and ignored: %s", path, key, consequence)
     _add_dependencies(path, folder, config.get("dependencies", []))
     _set_env(path, folder, config.get("env"))
     files: dict[Path, ModuleType] = {}  # two graphs of one file share one import of it
