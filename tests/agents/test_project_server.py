@@ -55,9 +55,19 @@ graph = builder.compile()
 echo = RunnableLambda(lambda text: text)
 
 
+def note(what):  # the order the stalling nodes start and end in, for the tests
+    with Path(__file__).with_name("stalls.log").open("a") as log:
+        log.write(what + "\\n")
+
+
 async def stall(state: State) -> dict:
+    note("start")
     Path(__file__).with_name("stalled").touch()  # the test's sign that the node runs
-    await asyncio.sleep(3600)
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        note("cancelled")
+        raise
     return {}
 
 
@@ -216,16 +226,16 @@ def test_max_concurrent_runs_bounds_the_runs_executing_at_once(tmp_path: Path) -
         client = get_sync_client(url=server.base_url)
         second_thread = client.threads.create()["thread_id"]
         (project / "stalled").unlink()
+        (project / "stalls.log").unlink()
         second = client.runs.create(second_thread, "stuck", input={})
-        watch_until = time.monotonic() + 1.0  # a window to watch in, not a speed check
-        while time.monotonic() < watch_until:  # the second run waits for a free place
-            assert not (project / "stalled").exists()
-            assert client.runs.get(second_thread, second["run_id"])["status"] == "pending"
-            time.sleep(0.05)
+        assert client.runs.get(second_thread, second["run_id"])["status"] == "pending"
         client.runs.cancel(first_thread, first_run, wait=True)
         _wait_for(project / "stalled", server)  # the second run got the free place
         assert client.runs.get(second_thread, second["run_id"])["status"] == "running"
         assert server.stop(signal.SIGTERM) == 0
+    # The second run's node started only once the first one's had ended (without the
+    # bound it starts as soon as it is created: "start" would come before "cancelled").
+    assert (project / "stalls.log").read_text().split() == ["cancelled", "start", "cancelled"]
     assert "runs:        at most 1 at once per process" in server.output()
 
 
