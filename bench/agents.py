@@ -34,7 +34,6 @@ import os
 import platform
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from bench.procs import cpu_seconds, descendants, free_port, rss_mib, stop, taskset
+from bench.stats import fmt, median
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv-langgraph-dev"
@@ -351,13 +351,19 @@ async def _bounded(awaitable: Awaitable[T]) -> T:
     return await asyncio.wait_for(awaitable, TIMEOUT)
 
 
+async def _sampled(
+    server: Server, scenario: str, sample: Callable[[], Awaitable[None]], samples: int
+) -> None:
+    """Run ``sample`` ``samples`` times, each bounded; a failure is counted, not fatal."""
+    for _ in range(samples):
+        try:
+            await _bounded(sample())
+        except Exception as exc:
+            ERRORS.add(server, scenario, exc)
+
+
 def _ms(seconds: float) -> float:
     return seconds * 1000
-
-
-def _median(values: list[float]) -> float:
-    clean = [v for v in values if v == v]  # drop NaN
-    return statistics.median(clean) if clean else float("nan")
 
 
 def _p90(values: list[float]) -> float:
@@ -394,15 +400,11 @@ async def measure_stream(server: Server, client: LangGraphClient, samples: int) 
         values.append(_ms(seen["values"] - start))
         ends.append(_ms(time.perf_counter() - start))
 
-    for _ in range(samples):
-        try:
-            await _bounded(sample())
-        except Exception as exc:
-            ERRORS.add(server, "stream", exc)
+    await _sampled(server, "stream", sample, samples)
     return {
-        "stream first event ms": _median(first),
-        "stream first values ms": _median(values),
-        "stream end ms": _median(ends),
+        "stream first event ms": median(first),
+        "stream first values ms": median(values),
+        "stream end ms": median(ends),
     }
 
 
@@ -434,12 +436,8 @@ async def measure_join(server: Server, client: LangGraphClient, samples: int) ->
         created.append(_ms(answered - start))
         data.append(_ms(first - start))
 
-    for _ in range(samples):
-        try:
-            await _bounded(sample())
-        except Exception as exc:
-            ERRORS.add(server, "join", exc)
-    return {"create answered ms": _median(created), "create to first data ms": _median(data)}
+    await _sampled(server, "join", sample, samples)
+    return {"create answered ms": median(created), "create to first data ms": median(data)}
 
 
 async def measure_events(server: Server, client: LangGraphClient, samples: int) -> Metrics:
@@ -463,12 +461,8 @@ async def measure_events(server: Server, client: LangGraphClient, samples: int) 
         first.append(_ms(stamps[0] - start))
         spread.append(_ms(stamps[-1] - stamps[0]))
 
-    for _ in range(samples):
-        try:
-            await _bounded(sample())
-        except Exception as exc:
-            ERRORS.add(server, "events", exc)
-    return {"events first ms": _median(first), "events first to last ms": _median(spread)}
+    await _sampled(server, "events", sample, samples)
+    return {"events first ms": median(first), "events first to last ms": median(spread)}
 
 
 async def measure_wait(server: Server, client: LangGraphClient, samples: int) -> Metrics:
@@ -489,7 +483,7 @@ async def measure_wait(server: Server, client: LangGraphClient, samples: int) ->
         latencies.append(_ms(time.perf_counter() - start))
     cpu = server.cpu_seconds() - cpu
     return {
-        "wait median ms": _median(latencies),
+        "wait median ms": median(latencies),
         "wait p90 ms": _p90(latencies),
         "wait CPU ms / run": _ms(cpu) / len(latencies) if latencies else float("nan"),
     }
@@ -529,7 +523,7 @@ async def measure_stateless(
     key = "stateless" if concurrency > 1 else "stateless1"
     return {
         f"{key} runs/s": len(latencies) / elapsed,
-        f"{key} p50 ms": _median(latencies),
+        f"{key} p50 ms": median(latencies),
         f"{key} CPU ms / run": _ms(cpu) / len(latencies) if latencies else float("nan"),
         f"{key} failed %": failed / max(failed + len(latencies), 1) * 100,
     }
@@ -711,16 +705,6 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coro)
 
 
-def _fmt(value: float) -> str:
-    if value != value:
-        return "n/a"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3g}" if abs(value) >= 0.01 else f"{value:.2g}"
-
-
 def _ratio(cs: float, lg: float) -> str:
     if cs != cs or lg != lg or lg == 0:
         return "n/a"
@@ -736,10 +720,10 @@ def render(results: Results, args: argparse.Namespace, notes: list[str]) -> str:
     for key, label, higher in ROWS:
         if key not in results:
             continue
-        cs, lg = _median(results[key][CHAINSERVE]), _median(results[key][LANGGRAPH])
+        cs, lg = median(results[key][CHAINSERVE]), median(results[key][LANGGRAPH])
         text = label.format(c=args.concurrency, t=f"{args.threads:,}")
         lines.append(
-            f"| {text} {'↑' if higher else '↓'} | {_fmt(cs)} | {_fmt(lg)} | {_ratio(cs, lg)} |"
+            f"| {text} {'↑' if higher else '↓'} | {fmt(cs)} | {fmt(lg)} | {_ratio(cs, lg)} |"
         )
     lines += [
         "",

@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import httpx
 
 from bench.procs import cpu_seconds, descendants, free_port, rss_mib, stop, taskset
 from bench.servers import SERVERS
+from bench.stats import fmt, median
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CPUS = "0"
@@ -402,21 +402,6 @@ def _workers_run(one: Server, two: Server, duration: float) -> dict[str, Metrics
 # Reporting ------------------------------------------------------------------------
 
 
-def _median(values: list[float]) -> float:
-    clean = [v for v in values if v == v]  # drop NaN
-    return statistics.median(clean) if clean else float("nan")
-
-
-def _fmt(value: float) -> str:
-    if value != value:
-        return "n/a"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3g}" if abs(value) >= 0.01 else f"{value:.4f}"
-
-
 def render(results: Results, repeats: int, workers: dict[str, list[Metrics]] | None) -> str:
     lines: list[str] = []
     for scenario in SCENARIOS:
@@ -428,11 +413,11 @@ def render(results: Results, repeats: int, workers: dict[str, list[Metrics]] | N
             "|---|---:|---:|---:|---:|---:|",
         ]
         for metric, higher in scenario.metrics.items():
-            values = {s: _median(results[scenario.name][metric][s]) for s in SERVERS}
+            values = {s: median(results[scenario.name][metric][s]) for s in SERVERS}
             cs, ls, bare = values["chainserve"], values["langserve"], values["bare"]
             arrow = "↑" if higher else "↓"
             lines.append(
-                f"| {metric} {arrow} | {_fmt(cs)} | {_fmt(ls)} | {_fmt(bare)} "
+                f"| {metric} {arrow} | {fmt(cs)} | {fmt(ls)} | {fmt(bare)} "
                 f"| {cs / ls:.2f}{X} | {cs / bare:.2f}{X} |"
             )
         if scenario.note:
@@ -442,9 +427,9 @@ def render(results: Results, repeats: int, workers: dict[str, list[Metrics]] | N
         lines += ["**`chainserve`, invoke c64: 2 uvicorn workers vs 1**", ""]
         lines += ["| metric | 1 worker | 2 workers | 2 / 1 |", "|---|---:|---:|---:|"]
         for metric in ("req/s", "CPU s / 1k req"):
-            one = _median([m[metric] for m in workers["1 worker"]])
-            two = _median([m[metric] for m in workers["2 workers"]])
-            lines.append(f"| {metric} | {_fmt(one)} | {_fmt(two)} | {two / one:.2f}{X} |")
+            one = median([m[metric] for m in workers["1 worker"]])
+            two = median([m[metric] for m in workers["2 workers"]])
+            lines.append(f"| {metric} | {fmt(one)} | {fmt(two)} | {two / one:.2f}{X} |")
         lines += [
             "",
             "(1 worker pinned to core 0 with wrk on core 1; 2 workers started by "

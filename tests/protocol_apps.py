@@ -24,6 +24,18 @@ from servers import serve
 
 from chainserve.agents import add_graphs
 
+# The keys of a new thread on the wire (WIRE.md §3): no error nor interrupts yet.
+NEW_THREAD_KEYS = {
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "status",
+    "config",
+    "values",
+}
+
 
 class AskState(typing.TypedDict, total=False):
     question: str

@@ -28,6 +28,7 @@ from langgraph_sdk import get_sync_client
 from langgraph_sdk.client import SyncLangGraphClient
 from langgraph_sdk.errors import APIStatusError
 from protocol_apps import (
+    NEW_THREAD_KEYS,
     Slow,
     ask_graph,
     chat_model_graph,
@@ -480,16 +481,7 @@ def test_same_result_as_the_python_sdk(
 
 def test_threads_create_get_and_if_exists(js: dict[str, Result]) -> None:
     thread = ok(js, "thread-0")
-    assert set(thread) == {
-        "thread_id",
-        "created_at",
-        "updated_at",
-        "state_updated_at",
-        "metadata",
-        "status",
-        "config",
-        "values",
-    }
+    assert set(thread) == NEW_THREAD_KEYS
     assert thread["metadata"] == {"suite": JS_IDS.suite, "n": 0}
     assert (thread["status"], thread["config"], thread["values"]) == ("idle", {}, None)
     assert ok(js, "get-thread-0") == thread

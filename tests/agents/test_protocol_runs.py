@@ -19,7 +19,7 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import APIStatusError
 from protocol_apps import Slow, refusal, runs_app, serve_with_lifespan, stream_events
 
-from chainserve.agents import _execution
+from chainserve.agents import _processes
 from chainserve.agents._storage import SqliteStorage
 
 
@@ -235,7 +235,7 @@ def test_startup_fails_the_runs_a_dead_process_left_running(tmp_path: Path, slow
         "dead": str(dead.pid),
         "alive": str(alive.pid),
         "reused": f"{alive.pid}:1",  # its pid, but a process that started long before
-        "started": _execution._process(alive.pid),  # as a run records its owner
+        "started": _processes._process(alive.pid),  # as a run records its owner
     }
     ids = {name: (str(uuid.uuid4()), str(uuid.uuid4())) for name in owners}
 

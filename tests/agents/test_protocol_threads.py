@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
-from protocol_apps import protocol_app, refusal, serve_with_lifespan
+from protocol_apps import NEW_THREAD_KEYS, protocol_app, refusal, serve_with_lifespan
 
 from chainserve import RemoteRunnable
 
@@ -40,16 +40,7 @@ def url(tmp_path: Path) -> Iterator[str]:
 async def test_create_get_and_if_exists(url: str) -> None:
     client = get_client(url=url)
     thread = await client.threads.create(metadata={"user": "alice", "n": 1})
-    assert set(thread) == {
-        "thread_id",
-        "created_at",
-        "updated_at",
-        "state_updated_at",
-        "metadata",
-        "status",
-        "config",
-        "values",
-    }
+    assert set(thread) == NEW_THREAD_KEYS
     assert (thread["metadata"], thread["status"], thread["config"]) == (
         {"user": "alice", "n": 1},
         "idle",

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
+from chainserve.agents._processes import alive_elsewhere
 from chainserve.agents._storage import Storage, now, run_json
 from chainserve.agents._streams import RunStream
 from chainserve.agents._webhooks import send_webhook
@@ -172,7 +171,7 @@ class Executor:
         self._reset()
         reason = {"error": "ServerRestart", "message": "the server stopped during the run"}
         for run in await self.storage.search_runs(statuses=["pending", "running"]):
-            if run["run_id"] in self.jobs or _alive_elsewhere(run.get("owner")):
+            if run["run_id"] in self.jobs or alive_elsewhere(run.get("owner")):
                 continue
             await self.storage.update_run(run["run_id"], {"status": "error", "error": reason})
             await self.storage.update_thread(run["thread_id"], {"status": "error", "error": reason})
@@ -291,7 +290,7 @@ class Executor:
             job.result = {}
         error = job.result.get("__error__") if isinstance(job.result, dict) else None
         if job.cancelled is not None:
-            error = dict(zip(("error", "message"), _CANCELLED[job.cancelled], strict=True))
+            error = dict(_CANCELLED[job.cancelled])
             status = "error" if job.cancelled == "shutdown" else status
         try:
             await self._record(job, status, error)
@@ -321,8 +320,8 @@ class Executor:
                 status = "success"  # the thread is as it was, with the rollback as its error
             else:
                 run = await self.storage.update_run(job.run_id, {"status": status, "error": error})
-            if job.temporary:
-                await self._delete_thread(job)
+            if job.temporary:  # (its checkpoints were in memory: they go with the job)
+                await self.storage.delete_thread(job.thread_id)
             elif not [other for other in self.active(job.thread_id) if other is not job]:
                 stamp = now()
                 changes = {"status": {"success": "idle"}.get(status, status), "error": error}
@@ -344,26 +343,22 @@ class Executor:
             return {}
         return {key: previous[0]["metadata"][key] for key in _THREAD_KEYS}
 
-    async def _delete_thread(self, job: RunJob) -> None:
-        # Its checkpoints were in memory (RunStarter): they go with the job.
-        await self.storage.delete_thread(job.thread_id)
-
 
 # What a cancelled run (or its thread) says of it, by cancel action, as the reference's.
 _CANCELLED = {
-    "interrupt": (
-        "UserInterrupt",
-        "interrupt requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
-    ),
-    "disconnect": (
-        "UserInterrupt",
-        "client disconnected from the run stream (on_disconnect=cancel)",
-    ),
-    "rollback": (
-        "UserRollback",
-        "rollback requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
-    ),
-    "shutdown": ("ServerShutdown", "the server stopped during the run"),
+    "interrupt": {
+        "error": "UserInterrupt",
+        "message": "interrupt requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
+    },
+    "disconnect": {
+        "error": "UserInterrupt",
+        "message": "client disconnected from the run stream (on_disconnect=cancel)",
+    },
+    "rollback": {
+        "error": "UserRollback",
+        "message": "rollback requested via POST /threads/{thread_id}/runs/{run_id}/cancel",
+    },
+    "shutdown": {"error": "ServerShutdown", "message": "the server stopped during the run"},
 }
 _THREAD_KEYS = ("graph_id", "assistant_id")  # what a run writes into its thread's metadata
 
@@ -380,43 +375,6 @@ def can_roll_back(graph: Any) -> bool:
 
     method = getattr(type(graph.checkpointer), "adelete_for_runs", None)
     return method is not None and method is not BaseCheckpointSaver.adelete_for_runs
-
-
-def this_process() -> str:
-    """The owner a run records: this process's pid, and when it started where the
-    system says (a pid is reused by later processes; with its start time it is not)."""
-    return _process(os.getpid()) or str(os.getpid())
-
-
-def _process(pid: int) -> str | None:
-    """``"<pid>:<start time>"`` of a running process (``"<pid>"`` off Linux), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
-            return None  # Linux, and no such process
-    except OSError:
-        pass
-    else:
-        return f"{pid}:{stat[stat.rindex(')') + 2 :].split()[19]}"  # field 22, starttime
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:  # alive, someone else's
-        pass
-    return str(pid)
-
-
-def _alive_elsewhere(owner: str | None) -> bool:
-    """Whether ``owner`` (a ``this_process()`` of a run) is another process, running."""
-    if owner is None or not owner.split(":")[0].isdigit():
-        return False
-    pid = int(owner.split(":")[0])
-    if pid == os.getpid():
-        return False
-    running = _process(pid)
-    return running is not None and (running == owner or ":" not in owner)
 
 
 def _webhook_payload(run: dict[str, Any], result: Any) -> dict[str, Any]:

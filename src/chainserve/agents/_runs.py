@@ -14,7 +14,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field, RootModel, model_validator
 
-from chainserve.agents._execution import Executor, RunJob, can_roll_back, this_process
+from chainserve.agents._execution import Executor, RunJob, can_roll_back
+from chainserve.agents._processes import this_process
 from chainserve.agents._protocol import (
     AgentServer,
     check_uuid,

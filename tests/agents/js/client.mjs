@@ -25,6 +25,7 @@
 // arrived before it failed.
 
 import { Client } from "@langchain/langgraph-sdk";
+import { readOperations } from "../../operations.mjs";
 
 // Per request; a hung request fails well within the test's limit on this process.
 const TIMEOUT_MS = 30_000;
@@ -135,20 +136,10 @@ class Runner {
   }
 }
 
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) chunks.push(chunk);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 async function main() {
-  const [baseUrl] = process.argv.slice(2);
-  if (!baseUrl) {
-    console.error("usage: node client.mjs BASE_URL < operations.json");
-    process.exit(2);
-  }
-  const runner = new Runner(baseUrl.replace(/\/$/, ""));
-  for (const spec of JSON.parse(await readStdin())) await runner.run(spec);
+  const [baseUrl, operations] = await readOperations();
+  const runner = new Runner(baseUrl);
+  for (const spec of operations) await runner.run(spec);
   process.stdout.write(JSON.stringify(runner.results) + "\n");
 }
 

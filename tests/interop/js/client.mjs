@@ -26,6 +26,7 @@ import {
 } from "@langchain/core/messages";
 import { BasePromptValue } from "@langchain/core/prompt_values";
 import { RunLog, RunLogPatch } from "@langchain/core/tracers/log_stream";
+import { readOperations } from "../../operations.mjs";
 
 // Per request. RemoteRunnable's default is 60 s; a shorter one makes a hung request
 // fail well within the test's own 60 s limit on this process, with a message.
@@ -95,21 +96,11 @@ async function run(baseUrl, spec) {
   }
 }
 
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) chunks.push(chunk);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 async function main() {
-  const [baseUrl] = process.argv.slice(2);
-  if (!baseUrl) {
-    console.error("usage: node client.mjs BASE_URL < operations.json");
-    process.exit(2);
-  }
+  const [baseUrl, operations] = await readOperations();
   const results = [];
-  for (const spec of JSON.parse(await readStdin())) {
-    const { value, error } = await run(baseUrl.replace(/\/$/, ""), spec);
+  for (const spec of operations) {
+    const { value, error } = await run(baseUrl, spec);
     const result = { id: spec.id, ok: error === undefined, value: plain(value) };
     if (error !== undefined) result.error = error;
     results.push(result);
