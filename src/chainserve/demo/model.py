@@ -40,6 +40,7 @@ _JOKES = (
 _JOKE = re.compile(r"joke about (?P<topic>.+?)[.!?\s]*$", re.IGNORECASE | re.DOTALL)
 _CONTEXT = re.compile(r"context:(?P<context>.*?)question:(?P<question>.*)", re.I | re.S)
 _WORD = re.compile(r"\w+")
+_TOKEN = re.compile(r"\s*\S+")
 
 
 def _words(text: str) -> set[str]:
@@ -107,27 +108,53 @@ def local_reply(messages: Sequence[BaseMessage], tools: Sequence[dict[str, Any]]
 
 
 def _chunks(message: AIMessage) -> Iterator[AIMessageChunk]:
-    """Split a reply into streamed chunks: one per word, or one per tool call."""
-    if message.tool_calls:
-        for index, call in enumerate(message.tool_calls):
-            tool_chunk = {
-                "name": call["name"],
-                "args": json.dumps(call["args"]),
-                "id": call["id"],
-                "index": index,
-                "type": "tool_call_chunk",
-            }
-            yield AIMessageChunk(content="", tool_call_chunks=[tool_chunk])  # type: ignore[list-item]
-        return
-    for token in re.findall(r"\s*\S+", message.text):
-        yield AIMessageChunk(content=token)
+    """Split a reply into streamed chunks: one per word, or one per tool call; the last
+    carries the reply's token usage."""
+    chunks: list[AIMessageChunk] = []
+    for index, call in enumerate(message.tool_calls):
+        tool_chunk = {
+            "name": call["name"],
+            "args": json.dumps(call["args"]),
+            "id": call["id"],
+            "index": index,
+            "type": "tool_call_chunk",
+        }
+        chunks.append(AIMessageChunk(content="", tool_call_chunks=[tool_chunk]))  # type: ignore[list-item]
+    if not chunks:
+        chunks = [AIMessageChunk(content=token) for token in _TOKEN.findall(message.text)]
+    if chunks and message.usage_metadata:
+        chunks[-1].usage_metadata = message.usage_metadata
+    yield from chunks
+
+
+def _fit(
+    reply: AIMessage,
+    messages: Sequence[BaseMessage],
+    stop: Sequence[str] | None,
+    max_tokens: int | None,
+) -> AIMessage:
+    """The reply cut at the first ``stop`` string and to ``max_tokens`` words, with its
+    usage counted in words (the local model's tokens)."""
+    text = reply.text
+    for marker in stop or ():
+        text = text.split(marker, 1)[0]
+    tokens = _TOKEN.findall(text)
+    if max_tokens is not None:
+        tokens = tokens[:max_tokens]
+    prompt = sum(len(_TOKEN.findall(message.text)) for message in messages)
+    output = len(tokens) + len(reply.tool_calls)
+    usage = {"input_tokens": prompt, "output_tokens": output, "total_tokens": prompt + output}
+    return AIMessage(content="".join(tokens), tool_calls=reply.tool_calls, usage_metadata=usage)  # type: ignore[arg-type]
 
 
 class LocalChatModel(BaseChatModel):
     """A deterministic chat model that runs offline and streams word by word.
 
-    See ``local_reply`` for what it answers. Supports ``bind_tools`` so agents work too.
+    See ``local_reply`` for what it answers. Supports ``bind_tools`` so agents work too;
+    a word is a token (``max_tokens``, ``stop`` and the usage it reports count words).
     """
+
+    max_tokens: int | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -150,8 +177,7 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = local_reply(messages, kwargs.get("tools") or ())
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+        return ChatResult(generations=[ChatGeneration(message=self._reply(messages, stop, kwargs))])
 
     def _stream(
         self,
@@ -160,7 +186,7 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for chunk in _chunks(local_reply(messages, kwargs.get("tools") or ())):
+        for chunk in _chunks(self._reply(messages, stop, kwargs)):
             generation = ChatGenerationChunk(message=chunk)
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=generation)
@@ -173,11 +199,17 @@ class LocalChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in _chunks(local_reply(messages, kwargs.get("tools") or ())):
+        for chunk in _chunks(self._reply(messages, stop, kwargs)):
             generation = ChatGenerationChunk(message=chunk)
             if run_manager:
                 await run_manager.on_llm_new_token(chunk.text, chunk=generation)
             yield generation
+
+    def _reply(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AIMessage:
+        reply = local_reply(messages, kwargs.get("tools") or ())
+        return _fit(reply, messages, stop, self.max_tokens)
 
 
 # Real models: (API key variable, integration module, class, model variable, default model)

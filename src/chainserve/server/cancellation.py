@@ -33,9 +33,10 @@ async def wait_for_disconnect(receive: Receive) -> None:
 
 
 async def run_until_disconnect(
-    receive: Receive, coro: Coroutine[Any, Any, T], timeout: float | None = None
+    receive: Receive | None, coro: Coroutine[Any, Any, T], timeout: float | None = None
 ) -> T:
-    """Await ``coro``; cancel it if the client leaves or ``timeout`` seconds pass.
+    """Await ``coro``; cancel it if the client leaves or ``timeout`` seconds pass
+    (``receive`` None: a caller that watches its client itself, only the timeout).
 
     Raises ``ClientDisconnect`` or ``RunTimeout`` after cancelling. The run is awaited
     in the request's own task, which a cancellation reaches directly. Disconnects are
@@ -65,7 +66,7 @@ class _Run:
 
     __slots__ = ("context", "reason", "receive", "started", "task", "timeout", "watcher")
 
-    def __init__(self, receive: Receive, timeout: float | None) -> None:
+    def __init__(self, receive: Receive | None, timeout: float | None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
@@ -81,7 +82,7 @@ class _Run:
     def check(self, now: float) -> None:
         if self.timeout is not None and now - self.started >= self.timeout:
             self.stop(RunTimeout(f"The run took longer than {self.timeout} s"))
-        elif self.watcher is None and now - self.started >= WATCH_AFTER:
+        elif self.watcher is None and self.receive and now - self.started >= WATCH_AFTER:
             watch = _on_disconnect(self.receive, self.stop)
             self.watcher = self.context.run(asyncio.ensure_future, watch)
 

@@ -12,6 +12,7 @@ from langchain_core.runnables.config import merge_configs
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from chainserve.serialization import Serializer, WellKnownLCSerializer
 from chainserve.server.callbacks import CallbackEventRecorder
@@ -21,7 +22,13 @@ from chainserve.server.config import (
     PerRequestConfigModifier,
     check_config_keys,
 )
-from chainserve.server.errors import RequestError, failure_response, invalid, server_error
+from chainserve.server.errors import (
+    Loc,
+    RequestError,
+    failure_response,
+    invalid,
+    server_error,
+)
 from chainserve.server.feedback import (
     Feedback,
     FeedbackCreateRequest,
@@ -382,38 +389,86 @@ class APIHandler:
         parts.append(b"}")
         return JSONBytesResponse(b"".join(parts))
 
+    async def run_config(self, request: Request, endpoint: str) -> RunnableConfig:
+        """The config of a run that another protocol (OpenAI, MCP, A2A) starts: no client
+        config, then the route's own as for any run (modifier, run name and id, metadata)."""
+        return await self._config.finish({}, request, endpoint)
+
+    def validate_input(self, value: Any, config: RunnableConfig, loc: Loc = ("input",)) -> Any:
+        """``value`` checked against the route's input schema (a 422 ``RequestError``
+        naming ``loc`` if it does not fit), as ``/invoke`` checks its input."""
+        return self._inputs.validate(value, config, loc)
+
+    async def run(
+        self,
+        start: Callable[[], Coroutine[Any, Any, Any]],
+        receive: Receive | None = None,
+    ) -> Any:
+        """Run under the route's limits: a slot (503 when none is free), the run timeout
+        (``RunTimeout``), and, given the request's ``receive``, cancelled when the client
+        leaves (``ClientDisconnect``). The runnable's own exceptions propagate."""
+        self._slots.acquire()
+        try:
+            return await run_until_disconnect(receive, start(), self.limits.run_timeout)
+        finally:
+            self._slots.release()
+
     async def _run(
         self, request: Request, start: Callable[[], Coroutine[Any, Any, Any]]
     ) -> tuple[Any, Response | None]:
         """Run under the route's limits: the result, or the response saying why not."""
-        self._slots.acquire()
         try:
-            result: Any = await run_until_disconnect(
-                request.receive, start(), self.limits.run_timeout
-            )
+            return await self.run(start, request.receive), None
+        except RequestError:
+            raise
         except ClientDisconnect:
             return None, Response(status_code=_CLIENT_GONE)
         except Exception as exc:
             return None, failure_response(request, exc)
-        finally:
-            self._slots.release()
-        return result, None
+
+    async def open_stream(
+        self,
+        request: Request,
+        frames: AsyncIterator[bytes],
+        *,
+        maxsize: int | None = QUEUE_SIZE,
+        error_frame: Callable[[BaseException], bytes] | None = None,
+    ) -> FrameQueue:
+        """Start producing ``frames`` under the route's limits, and wait (up to
+        ``Limits.header_wait``) for the first. Raises the run's error if it failed
+        before producing anything, ``ClientDisconnect`` if the client left.
+        ``error_frame`` writes a failure once the stream has begun (LangServe's
+        ``error`` event by default)."""
+        self._slots.acquire()
+        queue = FrameQueue(
+            frames,
+            timeout=self.limits.run_timeout,
+            on_done=self._slots.release,
+            maxsize=maxsize,
+            error_frame=error_frame,
+        )
+        done = await queue.first(request.receive, self.limits.header_wait)
+        if done is not None and done.error is not None:
+            await queue.close()
+            raise done.error
+        return queue
+
+    def stream_response(self, queue: FrameQueue) -> EventStreamResponse:
+        """The ``text/event-stream`` response writing an opened stream."""
+        return EventStreamResponse(queue, keepalive=self.limits.keepalive_interval)
 
     async def _event_stream(
         self, request: Request, frames: AsyncIterator[bytes], maxsize: int | None = QUEUE_SIZE
     ) -> Response:
-        self._slots.acquire()
-        queue = FrameQueue(
-            frames, timeout=self.limits.run_timeout, on_done=self._slots.release, maxsize=maxsize
-        )
         try:
-            done = await queue.first(request.receive, self.limits.header_wait)
+            queue = await self.open_stream(request, frames, maxsize=maxsize)
+        except RequestError:
+            raise
         except ClientDisconnect:
             return Response(status_code=_CLIENT_GONE)
-        if done is not None and done.error is not None:
-            await queue.close()
-            return failure_response(request, done.error)
-        return EventStreamResponse(queue, keepalive=self.limits.keepalive_interval)
+        except Exception as exc:
+            return failure_response(request, exc)
+        return self.stream_response(queue)
 
     def _schema_config(
         self, config_hash: str, server_config: RunnableConfig | None

@@ -14,6 +14,7 @@ from langchain_core.runnables import Runnable
 from chainserve.exceptions import EndpointNamesError
 from chainserve.playground import mount_playground
 from chainserve.serialization import Serializer
+from chainserve.protocols import mount_protocols
 from chainserve.server.config import PerRequestConfigModifier
 from chainserve.server.feedback import (
     Feedback,
@@ -74,6 +75,9 @@ def add_routes(
     astream_events_version: Literal["v1", "v2"] = "v2",
     serializer: Serializer | None = None,
     limits: Limits | None = None,
+    openai: bool = False,
+    mcp: bool = False,
+    a2a: bool = False,
 ) -> APIHandler:
     """Serve ``runnable`` under ``path``: invoke, batch, stream, stream_log,
     stream_events, the three schema routes, their ``/c/{config_hash}/`` twins and
@@ -82,6 +86,11 @@ def add_routes(
     ``playground_dependencies`` replaces ``dependencies`` on the playground page's
     routes; ``[]`` leaves the page public while the API stays protected (the page holds
     no data, and sends the headers a person enters in its Settings with every call).
+
+    ``openai``, ``mcp``, ``a2a``: also serve the route over the OpenAI API (a model
+    named by the path, at the app's ``/v1``), as a tool of the app's MCP server
+    (``/mcp``), and as an A2A agent (card at ``{path}/.well-known/agent-card.json``).
+    The route's ``dependencies`` guard these too.
 
     Once the app's startup (its lifespan) has run, the objects then alive are frozen
     out of the garbage collector's walks (``gc.freeze()``, see ``server/heap.py``).
@@ -118,6 +127,8 @@ def add_routes(
         api_dependencies if playground_dependencies is None else list(playground_dependencies)
     )
     _Mount(app, handler, path, api_dependencies, page_dependencies).add(enabled)
+    if openai or mcp or a2a:
+        mount_protocols(app, handler, path, api_dependencies, openai=openai, mcp=mcp, a2a=a2a)
     freeze_after_startup(app.router if isinstance(app, FastAPI) else app)
     return handler
 

@@ -94,6 +94,9 @@ class FrameQueue:
     costs one write per window instead of one per chunk, and no frame waits longer
     than the window.
 
+    ``error_frame`` writes a failure that came once frames had gone out (LangServe's
+    ``error`` event by default).
+
     A writer that passes ``idle`` to ``next_batch`` gets ``KEEPALIVE_FRAME`` once that
     long has passed since its last write with no frame. One timer serves many waits:
     it is armed only when none is, and if a write came after it was armed, its firing
@@ -109,11 +112,13 @@ class FrameQueue:
         on_done: Callable[[], None] | None = None,
         maxsize: int | None = QUEUE_SIZE,
         window: float = COALESCE_WINDOW,
+        error_frame: Callable[[BaseException], bytes] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._frames: deque[bytes | _Done] = deque()
         self._maxsize: float = maxsize if maxsize is not None else math.inf
         self._window = window
+        self._error_frame = error_frame or _error_frame
         self._reader: asyncio.Future[None] | None = None
         self._producer: asyncio.Future[None] | None = None
         self._last_write: float | None = None
@@ -206,7 +211,8 @@ class FrameQueue:
             item = self._frames.popleft()
             if isinstance(item, _Done):
                 if item.error is not None:
-                    parts.append(_error_frame(item.error))
+                    log_failure(item.error)
+                    parts.append(self._error_frame(item.error))
                 done = True
                 self._writer_over()
                 break
@@ -292,12 +298,16 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
         waiter.set_result(None)
 
 
-def _error_frame(error: BaseException) -> bytes:
+def log_failure(error: BaseException) -> None:
+    """Log a run that failed once its stream had begun."""
     if isinstance(error, RunTimeout):
         logger.warning("Run timed out mid-stream: %s", error)
-        return TIMEOUT_FRAME
-    logger.error("Run failed mid-stream", exc_info=error)
-    return ERROR_FRAME
+    else:
+        logger.error("Run failed mid-stream", exc_info=error)
+
+
+def _error_frame(error: BaseException) -> bytes:
+    return TIMEOUT_FRAME if isinstance(error, RunTimeout) else ERROR_FRAME
 
 
 class EventStreamResponse(Response):

@@ -1,0 +1,35 @@
+"""Other protocols over the same routes: the OpenAI API, MCP and A2A.
+
+Each adapter maps its protocol onto a route's ``APIHandler`` (its config, limits,
+cancellation and serialization); ``add_routes(..., openai=True, mcp=True, a2a=True)``
+mounts them. The MCP and A2A adapters use those protocols' official SDKs, installed
+with ``pip install "chainserve[mcp]"`` and ``"chainserve[a2a]"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
+from fastapi.params import Depends
+
+from chainserve.server.handler import APIHandler
+
+__all__ = ["mount_protocols"]
+
+
+def mount_protocols(
+    app: FastAPI | APIRouter,
+    handler: APIHandler,
+    path: str,
+    dependencies: Sequence[Depends],
+    *,
+    openai: bool = False,
+    mcp: bool = False,
+    a2a: bool = False,
+) -> None:
+    """Serve a route's handler over the protocols asked for."""
+    if openai:
+        from chainserve.protocols.openai import mount_openai
+
+        mount_openai(app, handler, path, dependencies)
