@@ -56,14 +56,14 @@ def shout(text: str) -> str:
     return text.upper()
 
 
-def answer(question: Question) -> str:
+def answer(question: dict[str, Any]) -> str:
     """Answer a question about jokes."""
-    return f"A joke about {question['question']}"  # type: ignore[index]
+    return f"A joke about {question['question']}"
 
 
-def price(order: Order) -> dict[str, Any]:
+def price(order: dict[str, Any]) -> dict[str, Any]:
     """Price an order."""
-    return {"item": order["item"], "total": 3 * order["quantity"]}  # type: ignore[index]
+    return {"item": order["item"], "total": 3 * order["quantity"]}
 
 
 def fail(text: str) -> str:
@@ -135,8 +135,8 @@ ROUTES: dict[str, Runnable] = {
     "/fail": RunnableLambda(fail),
 }
 OBJECT_ROUTES: dict[str, Runnable] = {
-    "/joke": RunnableLambda(answer),
-    "/typed": RunnableLambda(price),
+    "/joke": RunnableLambda(answer).with_types(input_type=Question),
+    "/typed": RunnableLambda(price).with_types(input_type=Order),
 }
 
 
@@ -144,7 +144,9 @@ def open_app(stall: Stall | None = None) -> FastAPI:
     """Every route with every protocol it can have; ``/secure/chat`` needs ``KEY``."""
     app = FastAPI()
     for path, runnable in ROUTES.items():
-        add_routes(app, runnable, path=path, openai=True)
+        add_routes(app, runnable, path=path, **ALL)
+    for path, runnable in OBJECT_ROUTES.items():
+        add_routes(app, runnable, path=path, mcp=True, a2a=True)
     add_routes(
         app, LocalChatModel(), path="/secure/chat", dependencies=[Depends(check_key)], openai=True
     )

@@ -17,8 +17,8 @@ from urllib.parse import unquote
 
 from starlette.routing import Router
 
-from chainserve.agents._lifespan import around_lifespan
 from chainserve.agents._project import ProjectError
+from chainserve.server.lifespan import around_lifespan
 
 DEFAULT_DATABASE = "sqlite:///.chainserve/chainserve.sqlite"
 _FORMS = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite or sqlite:///:memory:"

@@ -13,7 +13,6 @@ from langchain_core.runnables.base import RunnableBindingBase
 from chainserve.agents._assistants import assistants_router
 from chainserve.agents._execution import MAX_CONCURRENT_RUNS, Executor
 from chainserve.agents._info import info_router
-from chainserve.agents._lifespan import around_lifespan
 from chainserve.agents._persistence import (
     DEFAULT_DATABASE,
     ServerCheckpointer,
@@ -28,6 +27,7 @@ from chainserve.agents._storage import SqliteStorage
 from chainserve.agents._threads import threads_router
 from chainserve.server import APIHandler, add_routes
 from chainserve.server.graphs import find_graph
+from chainserve.server.lifespan import around_lifespan
 
 
 def add_graphs(
@@ -119,7 +119,7 @@ def _serve_protocol(
     executor = Executor(storage, max_concurrent_runs)
     # Each around_lifespan wraps the ones before: the runs, innermost, stop first at
     # shutdown, while the checkpointer and the store they write to are still open.
-    around_lifespan(router, _nothing, executor.stop)
+    around_lifespan(router, None, executor.stop)
     if persistence is not None:
         persistence.close_at_shutdown(router)
     server = AgentServer(graphs, storage, lambda: persistence.saver if persistence else None)
@@ -136,11 +136,8 @@ def _serve_protocol(
             store.close_at_shutdown(router)
     # Opened at startup with the checkpointer's database; without it, on first use:
     # an app whose graphs need no database makes none until a client asks for one.
-    around_lifespan(router, storage.open if persistence is not None else _nothing, storage.close)
+    around_lifespan(router, storage.open if persistence is not None else None, storage.close)
 
-
-async def _nothing() -> None:
-    pass
 
 
 def _needs_checkpointer(runnable: Runnable) -> bool:

@@ -32,8 +32,8 @@ from langgraph.store.base import BaseStore, InvalidNamespaceError, Item, TTLConf
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 from starlette.routing import Router
 
-from chainserve.agents._lifespan import around_lifespan
 from chainserve.agents._protocol import query_flag
+from chainserve.server.lifespan import around_lifespan
 
 StoreGetter = Callable[[], "BaseStore | Awaitable[BaseStore]"]
 

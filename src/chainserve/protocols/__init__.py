@@ -33,3 +33,11 @@ def mount_protocols(
         from chainserve.protocols.openai import mount_openai
 
         mount_openai(app, handler, path, dependencies)
+    if mcp:
+        from chainserve.protocols.mcp import mount_mcp
+
+        mount_mcp(app, handler, path, dependencies)
+    if a2a:
+        from chainserve.protocols.a2a import mount_a2a
+
+        mount_a2a(app, handler, path, dependencies)

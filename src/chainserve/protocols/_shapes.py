@@ -1,4 +1,5 @@
-"""The shape of a route's input, as the protocols see it, read off its JSON Schema.
+"""What the protocols read off a route: the shape of its input (from its JSON Schema)
+and a description of it.
 
 OpenAI clients send chat messages, MCP and A2A clients send arguments or parts: each
 adapter maps what it gets onto the input by its shape.
@@ -7,10 +8,11 @@ adapter maps what it gets onto the input by its shape.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseLanguageModel
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.runnables.base import RunnableBindingBase
 
 from chainserve.server.handler import APIHandler
@@ -74,3 +76,32 @@ def _names_messages(schema: dict[str, Any]) -> bool:
 
 def _options(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return [*schema.get("anyOf", ()), *schema.get("oneOf", ()), *schema.get("allOf", ())]
+
+
+def wrap_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A non-object input's schema as an object's: ``{"input": <schema>}``."""
+    inner = {key: value for key, value in schema.items() if key != "$defs"}
+    wrapped: dict[str, Any] = {
+        "type": "object",
+        "properties": {"input": inner},
+        "required": ["input"],
+    }
+    if "$defs" in schema:
+        wrapped["$defs"] = schema["$defs"]
+    return wrapped
+
+
+def describe(handler: APIHandler, path: str) -> str:
+    """A route's description: its function's docstring, its input's description, or
+    what it is and where."""
+    runnable = handler.runnable
+    while isinstance(runnable, RunnableBindingBase):
+        runnable = runnable.bound
+    if isinstance(runnable, RunnableLambda):
+        doc = inspect.getdoc(getattr(runnable, "func", None) or getattr(runnable, "afunc", None))
+        if doc:
+            return doc
+    description = handler.schemas.input({}).get("description")
+    if isinstance(description, str) and description:
+        return description
+    return f"Runs {runnable.get_name()}, served at {path or '/'}"

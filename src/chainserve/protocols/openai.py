@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from chainserve.protocols._chat import (
     BadRequest,
@@ -37,6 +37,7 @@ from chainserve.protocols._chat import (
     route_input,
     to_messages,
 )
+from chainserve.protocols._relay import Relay
 from chainserve.protocols._shapes import InputShape, chat_model, input_shape
 from chainserve.protocols._streams import parts
 from chainserve.server.errors import RequestError, RunTimeout, logger
@@ -141,27 +142,7 @@ class Models:
         route = self._routes.get(chosen)
         if route is None:
             return model_not_found(chosen)
-        return _Forwarded(route, orjson.dumps(body))
-
-
-class _Forwarded(Response):
-    """A response that is another route's handling of the same request and body."""
-
-    def __init__(self, route: APIRoute, body: bytes) -> None:
-        self._route = route
-        self._body = body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": self._body, "more_body": False}
-            return await receive()
-
-        await self._route.handle(scope, replay, send)
+        return Relay(route.handle, orjson.dumps(body))
 
 
 class ChatCompletions:

@@ -52,6 +52,19 @@ def validation_items(exc: ValidationError, loc: Loc) -> list[dict[str, Any]]:
     ]
 
 
+def problems(exc: Exception) -> str:
+    """A request error's detail (or any error's text) as one line, each problem with
+    where it is: for protocols whose errors are text."""
+    detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+    if not isinstance(detail, list):
+        return str(detail)
+    found = []
+    for item in detail:
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        found.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+    return "Invalid input: " + "; ".join(found)
+
+
 def validation_error(exc: ValidationError, loc: Loc) -> RequestError:
     return RequestError(422, validation_items(exc, loc))
 

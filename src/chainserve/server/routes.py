@@ -13,8 +13,8 @@ from langchain_core.runnables import Runnable
 
 from chainserve.exceptions import EndpointNamesError
 from chainserve.playground import mount_playground
-from chainserve.serialization import Serializer
 from chainserve.protocols import mount_protocols
+from chainserve.serialization import Serializer
 from chainserve.server.config import PerRequestConfigModifier
 from chainserve.server.feedback import (
     Feedback,

@@ -10,14 +10,18 @@ from starlette.routing import Router
 
 
 def around_lifespan(
-    router: Router, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+    router: Router,
+    start: Callable[[], Awaitable[None]] | None,
+    stop: Callable[[], Awaitable[None]],
 ) -> None:
-    """Make ``router``'s lifespan run ``start`` before the one it had, and ``stop`` after."""
+    """Make ``router``'s lifespan run ``start`` (if any) before the one it had, and
+    ``stop`` after."""
     inner: Callable[[Any], AbstractAsyncContextManager[Any]] = router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
-        await start()
+        if start is not None:
+            await start()
         try:
             async with inner(app) as state:
                 yield state
