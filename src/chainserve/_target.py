@@ -13,6 +13,7 @@ import importlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ TARGET_VAR = "CHAINSERVE_TARGET"
 PATH_VAR = "CHAINSERVE_MOUNT_PATH"
 DATABASE_VAR = "CHAINSERVE_DATABASE"
 MAX_RUNS_VAR = "CHAINSERVE_MAX_CONCURRENT_RUNS"
+PROTOCOLS_VAR = "CHAINSERVE_PROTOCOLS"
+PROTOCOLS = ("openai", "mcp", "a2a")
 DEMO = "chainserve.demo:create_app"
 PROJECT_FILE = "langgraph.json"
 
@@ -98,14 +101,21 @@ def import_target(target: str) -> Any:
 
 
 def load_app(
-    target: str, path: str = "", database: str | None = None, max_runs: int | None = None
+    target: str,
+    path: str = "",
+    database: str | None = None,
+    max_runs: int | None = None,
+    protocols: Sequence[str] = (),
 ) -> Starlette:
-    """The app to serve for ``target``; a Runnable is mounted at ``path`` with add_routes,
-    a project's graphs at their ids, their threads kept in ``database``, at most
-    ``max_runs`` of their background runs at once."""
+    """The app to serve for ``target``; a Runnable is mounted at ``path`` with add_routes
+    (also over ``protocols``: some of ``PROTOCOLS``), a project's graphs at their ids,
+    their threads kept in ``database``, at most ``max_runs`` of their background runs
+    at once."""
     if is_project(target):
         if path:
             raise TargetError("--path only applies to a Runnable TARGET; graphs go at /<id>")
+        if protocols:
+            raise TargetError(f"--{protocols[0]} only applies to a Runnable TARGET")
         return project_app(target, database, max_runs)
     for option, value in (("--database", database), ("--max-concurrent-runs", max_runs)):
         if value is not None:
@@ -116,10 +126,18 @@ def load_app(
     if isinstance(obj, Starlette):
         if path:
             raise TargetError(f"--path only applies to a Runnable TARGET; {target} is an app")
+        if protocols and target != DEMO:  # the demo serves them already
+            raise TargetError(
+                f"--{protocols[0]} only applies to a Runnable TARGET; {target} is an app: "
+                f"pass add_routes(..., {protocols[0]}=True) in it"
+            )
         return obj
     if isinstance(obj, Runnable):
         app = FastAPI(title=f"chainserve: {target}")
-        add_routes(app, obj, path=path)
+        try:
+            add_routes(app, obj, path=path, **dict.fromkeys(protocols, True))
+        except (ValueError, ImportError) as exc:  # an input OpenAI cannot give; an SDK missing
+            raise TargetError(str(exc)) from None
         return app
     raise TargetError(
         f"{target} is a {type(obj).__name__}, neither a FastAPI app nor a LangChain Runnable"
@@ -145,4 +163,6 @@ def app_from_env() -> Starlette:
     """App factory for uvicorn's worker and reload processes: rebuilds the parent's app."""
     database = os.environ.get(DATABASE_VAR) or None
     max_runs = int(os.environ[MAX_RUNS_VAR]) if os.environ.get(MAX_RUNS_VAR) else None
-    return load_app(os.environ[TARGET_VAR], os.environ.get(PATH_VAR, ""), database, max_runs)
+    protocols = [name for name in os.environ.get(PROTOCOLS_VAR, "").split(",") if name]
+    path = os.environ.get(PATH_VAR, "")
+    return load_app(os.environ[TARGET_VAR], path, database, max_runs, protocols)

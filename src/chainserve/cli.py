@@ -26,6 +26,8 @@ from chainserve._target import (
     DEMO,
     MAX_RUNS_VAR,
     PATH_VAR,
+    PROTOCOLS,
+    PROTOCOLS_VAR,
     TARGET_VAR,
     TargetError,
     default_database,
@@ -35,6 +37,7 @@ from chainserve._target import (
 )
 from chainserve._version import __version__
 from chainserve.agents import MAX_CONCURRENT_RUNS, ProjectError
+from chainserve.protocols import A2A_CARD
 
 _COMMANDS = {"serve", "new"}
 _TOP_LEVEL_FLAGS = {"-h", "--help", "--version"}
@@ -87,6 +90,14 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         help="background runs a langgraph.json TARGET executes at once, per process; "
         "more wait in order (default 8)",
     )
+    for name, what in (
+        ("openai", "the OpenAI API at /v1 (model: the path)"),
+        ("mcp", "a tool of the MCP server at /mcp"),
+        ("a2a", "an A2A agent (card at PATH/.well-known/agent-card.json)"),
+    ):
+        serve.add_argument(
+            f"--{name}", action="store_true", help=f"serve a Runnable also as {what}"
+        )
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--reload", action="store_true", help="restart when a file changes")
     mode.add_argument("--workers", type=_positive, default=1, help="worker processes")
@@ -136,7 +147,8 @@ def serve(args: argparse.Namespace) -> int:
     """``chainserve serve``: load TARGET here (to fail early), bind, then run uvicorn."""
     target = args.target or default_target(Path.cwd())
     path = "/" + args.path.strip("/") if args.path.strip("/") else ""
-    app = load_app(target, path, args.database, args.max_concurrent_runs)
+    protocols = [name for name in PROTOCOLS if getattr(args, name)]
+    app = load_app(target, path, args.database, args.max_concurrent_runs, protocols)
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -176,6 +188,7 @@ def _run(
         os.environ[TARGET_VAR], os.environ[PATH_VAR] = target, path
         os.environ[DATABASE_VAR] = args.database or ""
         os.environ[MAX_RUNS_VAR] = str(args.max_concurrent_runs or "")
+        os.environ[PROTOCOLS_VAR] = ",".join(name for name in PROTOCOLS if getattr(args, name))
         config = uvicorn.Config(
             "chainserve._target:app_from_env",
             factory=True,
@@ -228,6 +241,7 @@ def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> 
     lines = [f"chainserve {__version__}: serving {served} on {base} ({mode})"]
     lines.append(f"  API docs:    {base}/docs")
     lines += [f"  playground:  {base}{mount}/playground/" for mount in runnable_mounts(app)]
+    lines += [f"  {name + ':':<12} {base}{where}" for name, where in protocol_mounts(app)]
     if is_project(target):
         lines.append(f"  database:    {args.database or default_database(target)}")
         runs = args.max_concurrent_runs or MAX_CONCURRENT_RUNS
@@ -238,6 +252,15 @@ def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> 
         lines.append(f"  model:       {describe(chat_model())}")
     lines.append("Press Ctrl+C to stop.")
     return "\n".join(lines)
+
+
+def protocol_mounts(app: Starlette) -> list[tuple[str, str]]:
+    """What the app serves over the open protocols: the OpenAI API's base URL, the MCP
+    endpoint, each A2A agent's card."""
+    paths = [getattr(route, "path", "") for route in app.routes]
+    found = [("OpenAI API", "/v1")] if "/v1/chat/completions" in paths else []
+    found += [("MCP", "/mcp")] if "/mcp" in paths else []
+    return found + [("A2A agent", path) for path in paths if path.endswith(A2A_CARD)]
 
 
 def runnable_mounts(app: Starlette) -> list[str]:

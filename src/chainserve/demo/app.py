@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from chainserve.demo.model import chat_model
 from chainserve.demo.retriever import KeywordRetriever, load_documents
+from chainserve.protocols import installed
 from chainserve.server import add_routes
 
 ROUTES = {
@@ -82,10 +83,12 @@ def create_app(model: BaseChatModel | None = None) -> FastAPI:
         description="Routes that work with no API key: " + "; ".join(ROUTES),
     )
     joke = ChatPromptTemplate.from_template("tell me a joke about {topic}") | model
-    add_routes(app, model.with_types(input_type=list[AnyMessage]), path="/chat")
+    # The chat routes also speak the open protocols (MCP and A2A when their SDKs are in).
+    chat = {name: installed(name) for name in ("openai", "mcp", "a2a")}
+    add_routes(app, model.with_types(input_type=list[AnyMessage]), path="/chat", **chat)
     add_routes(app, joke | StrOutputParser(), path="/joke")
     add_routes(app, retriever, path="/search")
     add_routes(app, _ask_chain(model, retriever), path="/ask")
     add_routes(app, _configurable_chain(model), path="/configurable")
-    add_routes(app, _assistant(model), path="/assistant", playground_type="chat")
+    add_routes(app, _assistant(model), path="/assistant", playground_type="chat", **chat)
     return app

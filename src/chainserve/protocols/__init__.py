@@ -8,6 +8,7 @@ with ``pip install "chainserve[mcp]"`` and ``"chainserve[a2a]"``.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
@@ -15,7 +16,17 @@ from fastapi.params import Depends
 
 from chainserve.server.handler import APIHandler
 
-__all__ = ["mount_protocols"]
+__all__ = ["A2A_CARD", "installed", "mount_protocols"]
+
+A2A_CARD = "/.well-known/agent-card.json"  # an A2A agent's card, under its path
+_SDKS = {"mcp": "mcp", "a2a": "a2a"}
+
+
+def installed(protocol: str) -> bool:
+    """Whether ``protocol`` can be served here: the OpenAI API always; MCP and A2A
+    once their SDK is installed (``pip install "chainserve[mcp,a2a]"``)."""
+    module = _SDKS.get(protocol)
+    return module is None or importlib.util.find_spec(module) is not None
 
 
 def mount_protocols(
