@@ -139,7 +139,6 @@ def _serve_protocol(
     around_lifespan(router, storage.open if persistence is not None else None, storage.close)
 
 
-
 def _needs_checkpointer(runnable: Runnable) -> bool:
     graph = find_graph(runnable)
     # None: none given. True means "the parent graph's", and the server is its parent here.
