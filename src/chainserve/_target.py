@@ -135,7 +135,8 @@ def load_app(
     if isinstance(obj, Runnable):
         app = FastAPI(title=f"chainserve: {target}")
         try:
-            add_routes(app, obj, path=path, **dict.fromkeys(protocols, True))
+            on = set(protocols)
+            add_routes(app, obj, path=path, openai="openai" in on, mcp="mcp" in on, a2a="a2a" in on)
         except (ValueError, ImportError) as exc:  # an input OpenAI cannot give; an SDK missing
             raise TargetError(str(exc)) from None
         return app

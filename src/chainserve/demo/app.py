@@ -84,11 +84,15 @@ def create_app(model: BaseChatModel | None = None) -> FastAPI:
     )
     joke = ChatPromptTemplate.from_template("tell me a joke about {topic}") | model
     # The chat routes also speak the open protocols (MCP and A2A when their SDKs are in).
-    chat = {name: installed(name) for name in ("openai", "mcp", "a2a")}
-    add_routes(app, model.with_types(input_type=list[AnyMessage]), path="/chat", **chat)
+    mcp, a2a = installed("mcp"), installed("a2a")
+    chat = model.with_types(input_type=list[AnyMessage])
+    add_routes(app, chat, path="/chat", openai=True, mcp=mcp, a2a=a2a)
     add_routes(app, joke | StrOutputParser(), path="/joke")
     add_routes(app, retriever, path="/search")
     add_routes(app, _ask_chain(model, retriever), path="/ask")
     add_routes(app, _configurable_chain(model), path="/configurable")
-    add_routes(app, _assistant(model), path="/assistant", playground_type="chat", **chat)
+    assistant = _assistant(model)
+    add_routes(
+        app, assistant, path="/assistant", playground_type="chat", openai=True, mcp=mcp, a2a=a2a
+    )
     return app

@@ -135,7 +135,7 @@ def _fit(
 ) -> AIMessage:
     """The reply cut at the first ``stop`` string and to ``max_tokens`` words, with its
     usage counted in words (the local model's tokens)."""
-    text = reply.text
+    text: str = reply.text
     for marker in stop or ():
         text = text.split(marker, 1)[0]
     tokens = _TOKEN.findall(text)
