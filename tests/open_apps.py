@@ -140,8 +140,12 @@ OBJECT_ROUTES: dict[str, Runnable] = {
 }
 
 
-def open_app(stall: Stall | None = None) -> FastAPI:
-    """Every route with every protocol it can have; ``/secure/chat`` needs ``KEY``."""
+def open_app(stall: Stall | None = None, busy: Stall | None = None) -> FastAPI:
+    """Every route with every protocol it can have; ``/secure/chat`` needs ``KEY``.
+
+    ``/slow`` runs ``stall``, if given. ``/busy`` takes one run at a time: of ``busy``
+    (which holds it until cancelled) if given, else of a ``Tuned`` model.
+    """
     app = FastAPI()
     for path, runnable in ROUTES.items():
         add_routes(app, runnable, path=path, **ALL)
@@ -150,9 +154,15 @@ def open_app(stall: Stall | None = None) -> FastAPI:
     add_routes(
         app, LocalChatModel(), path="/secure/chat", dependencies=[Depends(check_key)], openai=True
     )
-    add_routes(app, Tuned(), path="/busy", openai=True, limits=Limits(max_concurrent_runs=1))
+    held = Tuned() if busy is None else RunnableLambda(busy).with_types(input_type=str)
+    add_routes(app, held, path="/busy", openai=True, limits=Limits(max_concurrent_runs=1))
     if stall is not None:
         add_routes(
-            app, RunnableLambda(stall).with_types(input_type=str), path="/slow", openai=True
+            app,
+            RunnableLambda(stall).with_types(input_type=str),
+            path="/slow",
+            openai=True,
+            mcp=True,
+            a2a=True,
         )
     return app

@@ -11,6 +11,7 @@ guard both the card and the endpoint.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from starlette.responses import Response
 
 from chainserve._version import __version__
+from chainserve.protocols import A2A_CARD
 from chainserve.protocols._shapes import InputShape, describe, input_shape
 from chainserve.protocols._streams import Collected, parts
 from chainserve.server.errors import RequestError, RunTimeout, logger, problems
@@ -44,12 +46,12 @@ try:
     from a2a.server.routes import DefaultServerCallContextBuilder
     from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
     from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
-    from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
+    from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill, Task
 except ImportError as exc:  # pragma: no cover - depends on the extra
     raise ImportError('a2a=True needs the A2A SDK: pip install "chainserve[a2a]"') from exc
 
-CARD_PATH = "/.well-known/agent-card.json"
 _ARTIFACT = "output"
+TASKS_KEPT = 10_000  # per agent, the oldest forgotten first
 
 
 def mount_a2a(
@@ -59,7 +61,7 @@ def mount_a2a(
     router = app.router if isinstance(app, FastAPI) else app
     agent = Agent(handler, path, app.prefix if isinstance(app, APIRouter) else "")
     options: dict[str, Any] = {"dependencies": list(dependencies), "include_in_schema": False}
-    router.add_api_route(path + CARD_PATH, agent.card, methods=["GET"], **options)
+    router.add_api_route(path + A2A_CARD, agent.card, methods=["GET"], **options)
     router.add_api_route(path or "/", agent.rpc, methods=["POST"], **options)
     around_lifespan(router, None, agent.close)
 
@@ -71,10 +73,10 @@ class Agent:
         self.name = (prefix + path).strip("/") or "default"
         self.description = describe(handler, path)
         self._where = prefix + path
-        self._card = self._build_card("")
+        self._card = self._build_card(self._where or "/")  # the handler's; requests get a URL
         self._handler = DefaultRequestHandler(
             agent_executor=RouteExecutor(handler),
-            task_store=InMemoryTaskStore(),
+            task_store=RecentTasks(),
             agent_card=self._card,
         )
         self._dispatcher = JsonRpcDispatcher(
@@ -111,6 +113,29 @@ class Agent:
         )
 
 
+class RecentTasks(InMemoryTaskStore):
+    """The SDK's in-memory task store, keeping the latest ``TASKS_KEPT`` tasks: a server
+    that runs for months must not keep every task it ever ran."""
+
+    def __init__(self, kept: int | None = None) -> None:
+        super().__init__()
+        self._kept = TASKS_KEPT if kept is None else kept
+        self._owners: OrderedDict[str, ServerCallContext] = OrderedDict()
+
+    async def save(self, task: Task, context: ServerCallContext) -> None:
+        await super().save(task, context)
+        # Only the user: the owner's key, without the request the context holds.
+        self._owners[task.id] = ServerCallContext(user=context.user)
+        self._owners.move_to_end(task.id)
+        while len(self._owners) > self._kept:
+            oldest, owner = self._owners.popitem(last=False)
+            await super().delete(oldest, owner)
+
+    async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        self._owners.pop(task_id, None)
+        await super().delete(task_id, context)
+
+
 class _ContextBuilder(DefaultServerCallContextBuilder):
     """The SDK's call context, with the request (the route's config is built from it)."""
 
@@ -129,10 +154,11 @@ class RouteExecutor(AgentExecutor):
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         if context.current_task is None:
+            assert context.message is not None  # the SDK's handler runs a task for a message
             await event_queue.enqueue_event(new_task_from_user_message(context.message))
-        updater = TaskUpdater(event_queue, context.task_id, context.context_id)
+        updater = _updater(context, event_queue)
         await updater.start_work()
-        request = context.call_context.state["request"] if context.call_context else None
+        request = context.call_context.state["request"]  # _ContextBuilder's
         try:
             config = await self.handler.run_config(request, "a2a")
             value = self.handler.validate_input(_value(self.shape, context), config, ())
@@ -153,7 +179,7 @@ class RouteExecutor(AgentExecutor):
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Say the task is cancelled; the SDK then cancels ``execute``, and the run."""
-        await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
+        await _updater(context, event_queue).cancel()
 
     async def _stream(self, updater: TaskUpdater, value: Any, config: Any) -> None:
         collected = Collected()
@@ -166,12 +192,12 @@ class RouteExecutor(AgentExecutor):
                 )
                 streamed = True
         output = collected.output
-        if isinstance(output, (str, BaseMessage)):
-            final = output if isinstance(output, str) else output.text
+        final = output.text if isinstance(output, BaseMessage) else output
+        if isinstance(final, str) and (final or not isinstance(output, BaseMessage)):
             if streamed or not final:
                 return
             last = new_text_part(final)
-        else:  # an object: its JSON, in place of any text streamed
+        else:  # an object, or a message of only tool calls: its JSON, in place of any text
             last = new_data_part(orjson.loads(self.handler.serializer.dumps(output)))
         await updater.add_artifact([last], artifact_id=_ARTIFACT, name=_ARTIFACT, append=False)
 
@@ -193,6 +219,11 @@ def _value(shape: InputShape, context: RequestContext) -> Any:
     if shape.kind == "object":
         raise RequestError(422, "Send this agent's input as a data part (a JSON object)")
     return text
+
+
+def _updater(context: RequestContext, event_queue: EventQueue) -> TaskUpdater:
+    assert context.task_id and context.context_id  # the SDK's handler gives both
+    return TaskUpdater(event_queue, context.task_id, context.context_id)
 
 
 def _message(updater: TaskUpdater, text: str) -> Any:

@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, FastAPI
 from fastapi.params import Depends
 from fastapi.routing import APIRoute
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from starlette.requests import Request
 from starlette.responses import Response
@@ -72,7 +72,15 @@ class RouteTool:
         self.name = tool_name(path)
         shape = input_shape(handler)
         self.wrapped = shape.kind not in ("object", "field")
-        self.input_schema = wrap_schema(shape.schema) if self.wrapped else shape.schema
+        # A chat input also takes a string (one user message): what MCP hosts send.
+        self.chat = shape.kind == "messages"
+        schema = shape.schema
+        if self.chat:
+            text = {"type": "string", "description": "A user message"}
+            options = schema.get("anyOf", [schema])
+            schema = {"anyOf": [text, *(o for o in options if o.get("type") != "string")]}
+            schema = {**schema, "$defs": shape.schema.get("$defs", {})}
+        self.input_schema = wrap_schema(schema) if self.wrapped else schema
         output = handler.schemas.output({})
         self.tool = types.Tool(
             name=self.name,
@@ -110,6 +118,8 @@ class RouteTool:
             return self.handler.validate_input(arguments, config, ())
         if "input" not in arguments:
             raise RequestError(422, [{"loc": ["input"], "msg": "Field required"}])
+        if self.chat and isinstance(arguments["input"], str):
+            arguments = {"input": [HumanMessage(arguments["input"])]}
         return self.handler.validate_input(arguments["input"], config, ("input",))
 
     async def _stream(
