@@ -18,7 +18,7 @@ from langchain_core.messages import (
     convert_to_messages,
 )
 from langchain_core.messages.ai import UsageMetadata, add_usage
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chainserve.protocols._shapes import InputShape
 from chainserve.protocols._streams import add, ai_text
@@ -52,6 +52,18 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     stop: str | list[str] | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _named_functions(cls, tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        """Each function tool names its function: a model given one that does not
+        fails when it runs, a 500 for what is the request's mistake."""
+        for index, tool in enumerate(tools or ()):
+            function = tool.get("function")
+            named = isinstance(function, dict) and isinstance(function.get("name"), str)
+            if tool.get("type") == "function" and not named:
+                raise ValueError(f"tools[{index}] is a function tool without `function.name`")
+        return tools
 
     @property
     def token_limit(self) -> int | None:

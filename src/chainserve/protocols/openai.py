@@ -2,7 +2,7 @@
 
 Each such route is a model named by its path (``/text/shout``: ``text/shout``). An app
 gets ``GET /v1/models`` and ``POST /v1/chat/completions``, which hands each request to
-its model's own endpoint, ``{path}/v1/chat/completions``: there the route's FastAPI
+its model's own endpoint, ``{path}/openai/v1/chat/completions``: there the route's FastAPI
 dependencies run (auth), then its runnable, under the route's config, limits and
 cancellation, as for ``/invoke`` and ``/stream``. Errors, the dependencies' included,
 come in the OpenAI API's shape: ``{"error": {"message", "type", "param", "code"}}``.
@@ -10,8 +10,9 @@ come in the OpenAI API's shape: ``{"error": {"message", "type", "param", "code"}
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -45,9 +46,11 @@ from chainserve.server.handler import APIHandler
 from chainserve.server.limits import Limits
 from chainserve.server.requests import read_body
 from chainserve.server.responses import JSONBytesResponse
-from chainserve.server.sse import log_failure
 
 _CLIENT_GONE = 499
+COMPLETIONS = "/v1/chat/completions"
+MODELS = "/v1/models"
+OWN_BASE = "/openai"  # {path}/openai/v1: a route's own base URL
 _TYPES = {
     401: "authentication_error",
     403: "permission_error",
@@ -74,21 +77,22 @@ def mount_openai(
             "(with_types(input_type=...)), or serve it without openai=True."
         )
     router = app.router if isinstance(app, FastAPI) else app
-    name = model_id(path)
-    router.add_api_route(
-        f"{path}/v1/chat/completions",
-        ChatCompletions(handler, shape, name).endpoint,
-        methods=["POST"],
-        dependencies=list(dependencies),
-        include_in_schema=False,
-        route_class_override=OpenAIRoute,
-    )
-    route = router.routes[-1]
     models = getattr(router, _MODELS, None)
     if models is None:
         models = Models(router)
         setattr(router, _MODELS, models)
-    models.add(name, route, handler.limits)  # type: ignore[arg-type]
+    name = model_id(path)
+    options: dict[str, Any] = {
+        "dependencies": list(dependencies),
+        "include_in_schema": False,
+        "route_class_override": OpenAIRoute,
+    }
+    completions = ChatCompletions(handler, shape, name)
+    router.add_api_route(
+        path + OWN_BASE + COMPLETIONS, completions.endpoint, methods=["POST"], **options
+    )
+    router.add_api_route(path + OWN_BASE + MODELS, models.lister(name), methods=["GET"], **options)
+    models.add(name, path, handler.limits)
 
 
 class OpenAIRoute(APIRoute):
@@ -108,30 +112,46 @@ class OpenAIRoute(APIRoute):
 
 class Models:
     """An app's OpenAI models: ``GET /v1/models`` lists them, ``POST
-    /v1/chat/completions`` hands each request to its model's endpoint."""
+    /v1/chat/completions`` hands each request to its model's own endpoint."""
 
     def __init__(self, router: APIRouter) -> None:
-        self._routes: dict[str, APIRoute] = {}
+        self._paths: dict[str, str] = {}
         self._created = int(time.time())
         self._limits = Limits()
-        router.add_route("/v1/models", self.list_models, methods=["GET"], include_in_schema=False)
-        router.add_route("/v1/chat/completions", self.dispatch, methods=["POST"])
+        router.add_api_route(
+            MODELS,
+            self.lister(None),
+            methods=["GET"],
+            include_in_schema=False,
+            route_class_override=OpenAIRoute,
+        )
+        # Not an APIRoute: the model's own endpoint runs the dependencies. (Nor is the
+        # router's prefix added for it: add_route is Starlette's.)
+        router.add_route(
+            router.prefix + COMPLETIONS, self.dispatch, methods=["POST"], include_in_schema=False
+        )
 
-    def add(self, name: str, route: APIRoute, limits: Limits) -> None:
-        self._routes[name] = route
+    def add(self, name: str, path: str, limits: Limits) -> None:
+        self._paths[name] = path
         if limits.max_body_size > self._limits.max_body_size:  # each route checks its own
             self._limits = Limits(max_body_size=limits.max_body_size)
 
-    async def list_models(self, request: Request) -> Response:
-        data = [
-            {"id": name, "object": "model", "created": self._created, "owned_by": "chainserve"}
-            for name in self._routes
-        ]
-        return JSONBytesResponse(orjson.dumps({"object": "list", "data": data}))
+    def lister(self, only: str | None) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint listing the models (``only`` that one, for a route's own)."""
+
+        async def list_models(request: Request) -> Response:
+            names = [only] if only else list(self._paths)
+            data = [
+                {"id": name, "object": "model", "created": self._created, "owned_by": "chainserve"}
+                for name in names
+            ]
+            return JSONBytesResponse(orjson.dumps({"object": "list", "data": data}))
+
+        return list_models
 
     async def dispatch(self, request: Request) -> Response:
-        """Read the body for its ``model``, then serve the request on that model's
-        endpoint, given the body again."""
+        """Read the body for its ``model``, then route the request, body and all, to
+        that model's own endpoint (``{path}/openai/v1/chat/completions``)."""
         try:
             body = await read_body(request, self._limits)
         except RequestError as exc:
@@ -139,10 +159,19 @@ class Models:
         chosen = body.get("model")
         if not isinstance(chosen, str):
             return error_response(400, "Send the model to use in `model`", param="model")
-        route = self._routes.get(chosen)
-        if route is None:
+        path = self._paths.get(chosen)
+        if path is None:
             return model_not_found(chosen)
-        return Relay(route.handle, orjson.dumps(body))
+        return Relay(functools.partial(_route_to, path), orjson.dumps(body))
+
+
+async def _route_to(path: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """Route the request again, to the model at ``path``'s endpoint, through the app's
+    router: the route there is the one the app serves (``include_router`` makes copies,
+    with the including router's dependencies)."""
+    target = scope["path"].removesuffix(COMPLETIONS) + path + OWN_BASE + COMPLETIONS
+    routed = {**scope, "path": target, "raw_path": target.encode()}
+    await scope["app"].router(routed, receive, send)
 
 
 class ChatCompletions:
@@ -176,7 +205,9 @@ class ChatCompletions:
             output = await self.handler.run(
                 lambda: runnable.ainvoke(value, config), request.receive
             )
-        except (RequestError, ClientDisconnect):
+        except ClientDisconnect:  # the run is cancelled; nobody is left to answer
+            return Response(status_code=_CLIENT_GONE)
+        except RequestError:
             raise
         except Exception as exc:
             return run_failed(request, exc)
@@ -240,7 +271,9 @@ class ChatCompletions:
         copy = model.model_copy(update=update) if update else model
         runnable: Runnable = copy
         if chat.tools and isinstance(copy, BaseChatModel):
-            choice = {} if chat.tool_choice is None else {"tool_choice": chat.tool_choice}
+            choice: dict[str, Any] = (
+                {} if chat.tool_choice is None else {"tool_choice": chat.tool_choice}
+            )
             try:
                 runnable = copy.bind_tools(chat.tools, **choice)
             except NotImplementedError:
@@ -264,14 +297,11 @@ async def _stream_deltas(
 
 
 def _rebind(route: Runnable, model: Runnable) -> Runnable:
-    """``model`` under the kwargs and configs of the bindings around the route's model."""
-    bindings = []
-    while isinstance(route, RunnableBindingBase):
-        bindings.append(route)
-        route = route.bound
-    for binding in reversed(bindings):
-        model = model.bind(**binding.kwargs).with_config(binding.config)
-    return model
+    """``model`` under the bindings around the route's model: each one copied onto it,
+    so that what a binding adds besides kwargs and config (retries, listeners) stays."""
+    if not isinstance(route, RunnableBindingBase):
+        return model
+    return route.model_copy(update={"bound": _rebind(route.bound, model)})
 
 
 def _parse(body: dict[str, Any]) -> ChatRequest:
@@ -303,7 +333,7 @@ def error_response(
     *,
     code: str | None = None,
     param: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """An error in the OpenAI API's shape (FastAPI's 422 for bad input is a 400 here)."""
     status = 400 if status == 422 else status
@@ -327,7 +357,7 @@ def run_failed(request: Request, exc: Exception) -> Response:
 
 
 def _stream_error(error: BaseException) -> bytes:
-    log_failure(error)
+    """The data event of a run that failed mid-stream (the stream has logged it)."""
     timeout = isinstance(error, RunTimeout)
     message = "The model took too long to answer" if timeout else "The model failed to answer"
     code = "timeout" if timeout else "runnable_error"
@@ -360,7 +390,7 @@ _MODELS = "_chainserve_openai_models"  # the router's Models, once it has one
 
 
 def _describe(schema: dict[str, Any]) -> str:
-    if not schema:
+    if not set(schema) - {"title", "description"}:  # a function without type hints
         return "any value (no input type)"
     kind = schema.get("type") or "a value of schema " + orjson.dumps(schema).decode()[:80]
     return f"{kind} {schema.get('title', '')}".strip()
