@@ -19,6 +19,19 @@ from chainserve import Limits, add_routes
 from chainserve.demo import LocalChatModel
 
 KEY = "sk-test-key"
+# An OpenAI tool, as clients send it.
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
 ALL = {"openai": True, "mcp": True, "a2a": True}
 
 

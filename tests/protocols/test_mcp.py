@@ -23,7 +23,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
-from open_apps import KEY, OBJECT_ROUTES, ROUTES, Stall, check_key, open_app, shout
+from open_apps import KEY, OBJECT_ROUTES, ROUTES, WEATHER, Stall, check_key, open_app, shout
 from servers import serve
 
 from chainserve import add_routes
@@ -50,18 +50,6 @@ BAD_ARGUMENTS = [  # (tool, arguments, the field its error names)
     ("text_shout", {}, "input"),
     ("assistant", {"messages": [{"type": "nobody", "content": "hi"}]}, "messages"),
 ]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 AGENT = LocalChatModel().bind_tools([WEATHER])  # answers a user message with a tool call
 
 

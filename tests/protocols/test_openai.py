@@ -18,7 +18,16 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.runnables import RunnableLambda
-from open_apps import KEY, OBJECT_ROUTES, ROUTES, Stall, Tuned, check_key, open_app
+from open_apps import (
+    KEY,
+    OBJECT_ROUTES,
+    ROUTES,
+    WEATHER,
+    Stall,
+    Tuned,
+    check_key,
+    open_app,
+)
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from servers import serve
 
@@ -40,20 +49,7 @@ CONVERSATION = [
 JOKE = [{"role": "user", "content": "Tell me a joke about sockets"}]
 ECHO = [{"role": "user", "content": "hello there, my good friend"}]
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
-TOOLS: list[Any] = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+TOOLS: list[Any] = [WEATHER]
 
 
 @pytest.fixture(scope="module")
