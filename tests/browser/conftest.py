@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +22,7 @@ from apps import (
     file_chain,
     joke_chain,
 )
+from debian import install
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from graph_apps import counter_graph
 from pages import API_KEY
@@ -91,12 +91,7 @@ def _chromium_present() -> bool:
 
 def _install_chromium() -> None:
     """Install Debian's chromium, as the test command must work on a fresh machine."""
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        return
-    quiet = {"stdout": subprocess.DEVNULL, "timeout": 900, "check": False}
-    subprocess.run(["apt-get", "update", "-q"], **quiet)  # type: ignore[call-overload]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env, **quiet)  # type: ignore[call-overload]
+    install("chromium")
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running while it

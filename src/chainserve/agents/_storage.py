@@ -1,9 +1,10 @@
 """The Agent Protocol's records: assistants (with their versions), threads and runs.
 
-``Storage`` is the interface the routes use; ``SqliteStorage`` keeps the records in the
-SQLite file the server's checkpointer uses. Another backend (Postgres) is another
-subclass of ``Storage``. Records are plain dicts in the wire's shape, timestamps ISO
-8601 strings. A thread's ``values`` are not stored here: they live in its checkpoints.
+``Storage`` is the interface the routes use; ``SqlStorage`` holds the queries, run by
+``SqliteStorage`` on the SQLite file the server's checkpointer uses and by
+``PostgresStorage`` (``_postgres.py``) on a Postgres database. Records are plain dicts
+in the wire's shape, timestamps ISO 8601 strings. A thread's ``values`` are not stored
+here: they live in its checkpoints.
 """
 
 from __future__ import annotations
@@ -65,11 +66,11 @@ _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
 
 
 def _transaction(method: _Method) -> _Method:
-    """``method`` of a ``SqliteStorage``, run as one transaction (see ``_writing``)."""
+    """``method`` of a ``SqlStorage``, run as one transaction (see ``transaction``)."""
 
     @functools.wraps(method)
-    async def transaction(self: SqliteStorage, *args: Any, **kwargs: Any) -> Any:
-        async with self._writing():
+    async def transaction(self: SqlStorage, *args: Any, **kwargs: Any) -> Any:
+        async with self.transaction():
             return await method(self, *args, **kwargs)
 
     return typing.cast(_Method, transaction)
@@ -224,10 +225,261 @@ class Storage(abc.ABC):
         """Delete a run; whether it existed."""
 
 
-class SqliteStorage(Storage):
+class SqlStorage(Storage):
     """``Storage`` in tables ``assistants``, ``assistant_versions``, ``threads`` and
-    ``runs`` of one SQLite file, through ``aiosqlite``. It opens itself on first use if ``open``
-    was not called (an app served without its lifespan)."""
+    ``runs`` of a SQL database: the queries, for a subclass's connection. Queries take
+    ``?`` parameters; JSON fields are stored as text; ``TIEBREAK`` is the column that
+    orders rows made in the same microsecond."""
+
+    TIEBREAK = "rowid"
+
+    @abc.abstractmethod
+    async def _rows(self, query: str, parameters: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """The rows a query gives, decoded (``_decoded``)."""
+
+    @abc.abstractmethod
+    async def _write(self, query: str, parameters: Iterable[Any] = ()) -> int:
+        """One statement of the current transaction; the number of rows it changed."""
+
+    @staticmethod
+    def _duplicate(exc: Exception) -> bool:
+        """Whether ``exc`` is the database refusing a second row with the same key."""
+        return "UNIQUE" in str(exc)
+
+    @staticmethod
+    def _insert(ignore: bool) -> str:
+        return "INSERT OR IGNORE" if ignore else "INSERT"
+
+    def _order(self, sort_by: str, descending: bool, fields: Sequence[str]) -> str:
+        if sort_by not in fields or sort_by in _JSON_FIELDS:
+            raise ValueError(f"cannot sort by {sort_by!r}")
+        direction = "DESC" if descending else "ASC"
+        return f" ORDER BY {sort_by} {direction}, {self.TIEBREAK} {direction}"
+
+    # Assistants
+
+    @_transaction
+    async def put_assistant(self, assistant: dict[str, Any], *, replace: bool = False) -> None:
+        record = _encoded(assistant)
+        verb = self._insert(ignore=replace)
+        try:
+            await self._write(
+                f"{verb} INTO assistants ({', '.join(ASSISTANT_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(ASSISTANT_FIELDS))})",
+                [record[field] for field in ASSISTANT_FIELDS],
+            )
+            await self._write(
+                f"{verb} INTO assistant_versions ({', '.join(_VERSION_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(_VERSION_FIELDS))})",
+                [record[field] for field in _VERSION_FIELDS],
+            )
+        except Exception as exc:
+            if self._duplicate(exc):
+                raise AlreadyExists(assistant["assistant_id"]) from exc
+            raise
+
+    async def get_assistant(self, assistant_id: str) -> dict[str, Any] | None:
+        rows = await self._rows("SELECT * FROM assistants WHERE assistant_id = ?", [assistant_id])
+        return rows[0] if rows else None
+
+    async def search_assistants(
+        self,
+        *,
+        graph_id: str | None = None,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        sort_by: str = "created_at",
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
+        where, parameters = [], []
+        if graph_id is not None:
+            where.append("graph_id = ?")
+            parameters.append(graph_id)
+        if name is not None:
+            where.append("name = ?")
+            parameters.append(name)
+        rows = await self._rows(
+            "SELECT * FROM assistants"
+            + _where(where)
+            + self._order(sort_by, descending, ASSISTANT_FIELDS),
+            parameters,
+        )
+        return [row for row in rows if not metadata or contains(row["metadata"], metadata)]
+
+    @_transaction
+    async def add_version(self, assistant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        current = await self.get_assistant(assistant_id)
+        if current is None:
+            raise KeyError(assistant_id)
+        latest = await self._rows(
+            "SELECT MAX(version) AS version FROM assistant_versions WHERE assistant_id = ?",
+            [assistant_id],
+        )
+        stamp = now()
+        new = {**current, **changes, "version": int(latest[0]["version"]) + 1}
+        new["created_at"], new["updated_at"] = current["created_at"], stamp
+        record = _encoded({**new, "created_at": stamp})
+        await self._write(
+            f"INSERT INTO assistant_versions ({', '.join(_VERSION_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(_VERSION_FIELDS))})",
+            [record[field] for field in _VERSION_FIELDS],
+        )
+        await self._set_current(_encoded(new))
+        return new
+
+    async def _set_current(self, record: dict[str, Any]) -> None:
+        fields = [f for f in ASSISTANT_FIELDS if f not in ("assistant_id", "created_at")]
+        await self._write(
+            f"UPDATE assistants SET {', '.join(f'{field} = ?' for field in fields)} "
+            "WHERE assistant_id = ?",
+            [*(record[field] for field in fields), record["assistant_id"]],
+        )
+
+    async def versions(self, assistant_id: str) -> list[dict[str, Any]]:
+        return await self._rows(
+            "SELECT * FROM assistant_versions WHERE assistant_id = ? ORDER BY version DESC",
+            [assistant_id],
+        )
+
+    @_transaction
+    async def set_version(self, assistant_id: str, version: int) -> dict[str, Any] | None:
+        current = await self.get_assistant(assistant_id)
+        rows = await self._rows(
+            "SELECT * FROM assistant_versions WHERE assistant_id = ? AND version = ?",
+            [assistant_id, version],
+        )
+        if current is None or not rows:
+            return None
+        chosen = {**rows[0], "created_at": current["created_at"], "updated_at": now()}
+        await self._set_current(_encoded(chosen))
+        return chosen
+
+    @_transaction
+    async def delete_assistant(self, assistant_id: str) -> bool:
+        await self._write("DELETE FROM assistant_versions WHERE assistant_id = ?", [assistant_id])
+        deleted = await self._write("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id])
+        return deleted > 0
+
+    # Threads
+
+    @_transaction
+    async def put_thread(self, thread: dict[str, Any]) -> None:
+        record = _encoded(thread)
+        try:
+            await self._write(
+                f"INSERT INTO threads ({', '.join(THREAD_FIELDS)}) "
+                f"VALUES ({', '.join('?' * len(THREAD_FIELDS))})",
+                [record.get(field) for field in THREAD_FIELDS],
+            )
+        except Exception as exc:
+            if self._duplicate(exc):
+                raise AlreadyExists(thread["thread_id"]) from exc
+            raise
+
+    async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
+        rows = await self._rows("SELECT * FROM threads WHERE thread_id = ?", [thread_id])
+        return rows[0] if rows else None
+
+    async def search_threads(
+        self,
+        *,
+        ids: Sequence[str] | None = None,
+        status: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        sort_by: str = "created_at",
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
+        where: list[str] = []
+        parameters: list[Any] = []
+        if ids is not None:
+            where.append(f"thread_id IN ({', '.join('?' * len(ids))})" if ids else "1 = 0")
+            parameters.extend(ids)
+        if status is not None:
+            where.append("status = ?")
+            parameters.append(status)
+        order = self._order(sort_by, descending, THREAD_FIELDS)
+        rows = await self._rows(
+            f"SELECT * FROM threads{_where(where)}{order}",
+            parameters,
+        )
+        return [row for row in rows if not metadata or contains(row["metadata"], metadata)]
+
+    @_transaction
+    async def update_thread(self, thread_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        thread = await self.get_thread(thread_id)
+        if thread is None:
+            return None
+        changes = dict(changes)
+        if "metadata" in changes:
+            changes["metadata"] = {**thread["metadata"], **changes["metadata"]}
+        thread.update(changes)
+        record = _encoded(thread)
+        fields = [field for field in THREAD_FIELDS if field != "thread_id"]
+        await self._write(
+            f"UPDATE threads SET {', '.join(f'{field} = ?' for field in fields)} "
+            "WHERE thread_id = ?",
+            [*(record[field] for field in fields), thread_id],
+        )
+        return thread
+
+    @_transaction
+    async def delete_thread(self, thread_id: str) -> bool:
+        await self._write("DELETE FROM runs WHERE thread_id = ?", [thread_id])
+        return await self._write("DELETE FROM threads WHERE thread_id = ?", [thread_id]) > 0
+
+    # Runs
+
+    @_transaction
+    async def put_run(self, run: dict[str, Any]) -> None:
+        record = _encoded(run)
+        await self._write(
+            f"INSERT INTO runs ({', '.join(RUN_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(RUN_FIELDS))})",
+            [record.get(field) for field in RUN_FIELDS],
+        )
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = await self._rows("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        return rows[0] if rows else None
+
+    async def search_runs(
+        self, *, thread_id: str | None = None, statuses: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        where: list[str] = []
+        parameters: list[Any] = []
+        if thread_id is not None:
+            where.append("thread_id = ?")
+            parameters.append(thread_id)
+        if statuses is not None:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})" if statuses else "1 = 0")
+            parameters.extend(statuses)
+        return await self._rows(
+            f"SELECT * FROM runs{_where(where)} ORDER BY created_at DESC, {self.TIEBREAK} DESC",
+            parameters,
+        )
+
+    @_transaction
+    async def update_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+        run = await self.get_run(run_id)
+        if run is None:
+            return None
+        run.update(changes, updated_at=now())
+        record = _encoded(run)
+        fields = [field for field in RUN_FIELDS if field != "run_id"]
+        await self._write(
+            f"UPDATE runs SET {', '.join(f'{field} = ?' for field in fields)} WHERE run_id = ?",
+            [*(record[field] for field in fields), run_id],
+        )
+        return run
+
+    @_transaction
+    async def delete_run(self, run_id: str) -> bool:
+        return await self._write("DELETE FROM runs WHERE run_id = ?", [run_id]) > 0
+
+
+class SqliteStorage(SqlStorage):
+    """``SqlStorage`` in one SQLite file, through ``aiosqlite``. It opens itself on first
+    use if ``open`` was not called (an app served without its lifespan)."""
 
     def __init__(self, file: str) -> None:
         self.file = file
@@ -311,228 +563,9 @@ class SqliteStorage(Storage):
         return [_decoded(dict(row)) for row in rows]
 
     async def _write(self, query: str, parameters: Iterable[Any] = ()) -> int:
-        """One statement of the current transaction; the number of rows it changed."""
         assert self._writer is asyncio.current_task(), "writes run in a @_transaction"
         async with (await self._db()).execute(query, tuple(parameters)) as cursor:
             return int(cursor.rowcount)
-
-    # Assistants
-
-    @_transaction
-    async def put_assistant(self, assistant: dict[str, Any], *, replace: bool = False) -> None:
-        record = _encoded(assistant)
-        verb = "INSERT OR IGNORE" if replace else "INSERT"
-        try:
-            await self._write(
-                f"{verb} INTO assistants ({', '.join(ASSISTANT_FIELDS)}) "
-                f"VALUES ({', '.join('?' * len(ASSISTANT_FIELDS))})",
-                [record[field] for field in ASSISTANT_FIELDS],
-            )
-            await self._write(
-                f"{verb} INTO assistant_versions ({', '.join(_VERSION_FIELDS)}) "
-                f"VALUES ({', '.join('?' * len(_VERSION_FIELDS))})",
-                [record[field] for field in _VERSION_FIELDS],
-            )
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise AlreadyExists(assistant["assistant_id"]) from exc
-            raise
-
-    async def get_assistant(self, assistant_id: str) -> dict[str, Any] | None:
-        rows = await self._rows("SELECT * FROM assistants WHERE assistant_id = ?", [assistant_id])
-        return rows[0] if rows else None
-
-    async def search_assistants(
-        self,
-        *,
-        graph_id: str | None = None,
-        name: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        sort_by: str = "created_at",
-        descending: bool = True,
-    ) -> list[dict[str, Any]]:
-        where, parameters = [], []
-        if graph_id is not None:
-            where.append("graph_id = ?")
-            parameters.append(graph_id)
-        if name is not None:
-            where.append("name = ?")
-            parameters.append(name)
-        rows = await self._rows(
-            "SELECT * FROM assistants"
-            + _where(where)
-            + _order(sort_by, descending, ASSISTANT_FIELDS),
-            parameters,
-        )
-        return [row for row in rows if not metadata or contains(row["metadata"], metadata)]
-
-    @_transaction
-    async def add_version(self, assistant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        current = await self.get_assistant(assistant_id)
-        if current is None:
-            raise KeyError(assistant_id)
-        latest = await self._rows(
-            "SELECT MAX(version) AS version FROM assistant_versions WHERE assistant_id = ?",
-            [assistant_id],
-        )
-        stamp = now()
-        new = {**current, **changes, "version": int(latest[0]["version"]) + 1}
-        new["created_at"], new["updated_at"] = current["created_at"], stamp
-        record = _encoded({**new, "created_at": stamp})
-        await self._write(
-            f"INSERT INTO assistant_versions ({', '.join(_VERSION_FIELDS)}) "
-            f"VALUES ({', '.join('?' * len(_VERSION_FIELDS))})",
-            [record[field] for field in _VERSION_FIELDS],
-        )
-        await self._set_current(_encoded(new))
-        return new
-
-    async def _set_current(self, record: dict[str, Any]) -> None:
-        fields = [f for f in ASSISTANT_FIELDS if f not in ("assistant_id", "created_at")]
-        await self._write(
-            f"UPDATE assistants SET {', '.join(f'{field} = ?' for field in fields)} "
-            "WHERE assistant_id = ?",
-            [*(record[field] for field in fields), record["assistant_id"]],
-        )
-
-    async def versions(self, assistant_id: str) -> list[dict[str, Any]]:
-        return await self._rows(
-            "SELECT * FROM assistant_versions WHERE assistant_id = ? ORDER BY version DESC",
-            [assistant_id],
-        )
-
-    @_transaction
-    async def set_version(self, assistant_id: str, version: int) -> dict[str, Any] | None:
-        current = await self.get_assistant(assistant_id)
-        rows = await self._rows(
-            "SELECT * FROM assistant_versions WHERE assistant_id = ? AND version = ?",
-            [assistant_id, version],
-        )
-        if current is None or not rows:
-            return None
-        chosen = {**rows[0], "created_at": current["created_at"], "updated_at": now()}
-        await self._set_current(_encoded(chosen))
-        return chosen
-
-    @_transaction
-    async def delete_assistant(self, assistant_id: str) -> bool:
-        await self._write("DELETE FROM assistant_versions WHERE assistant_id = ?", [assistant_id])
-        deleted = await self._write("DELETE FROM assistants WHERE assistant_id = ?", [assistant_id])
-        return deleted > 0
-
-    # Threads
-
-    @_transaction
-    async def put_thread(self, thread: dict[str, Any]) -> None:
-        record = _encoded(thread)
-        try:
-            await self._write(
-                f"INSERT INTO threads ({', '.join(THREAD_FIELDS)}) "
-                f"VALUES ({', '.join('?' * len(THREAD_FIELDS))})",
-                [record.get(field) for field in THREAD_FIELDS],
-            )
-        except Exception as exc:
-            if "UNIQUE" in str(exc):
-                raise AlreadyExists(thread["thread_id"]) from exc
-            raise
-
-    async def get_thread(self, thread_id: str) -> dict[str, Any] | None:
-        rows = await self._rows("SELECT * FROM threads WHERE thread_id = ?", [thread_id])
-        return rows[0] if rows else None
-
-    async def search_threads(
-        self,
-        *,
-        ids: Sequence[str] | None = None,
-        status: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        sort_by: str = "created_at",
-        descending: bool = True,
-    ) -> list[dict[str, Any]]:
-        where: list[str] = []
-        parameters: list[Any] = []
-        if ids is not None:
-            where.append(f"thread_id IN ({', '.join('?' * len(ids))})" if ids else "0")
-            parameters.extend(ids)
-        if status is not None:
-            where.append("status = ?")
-            parameters.append(status)
-        rows = await self._rows(
-            f"SELECT * FROM threads{_where(where)}{_order(sort_by, descending, THREAD_FIELDS)}",
-            parameters,
-        )
-        return [row for row in rows if not metadata or contains(row["metadata"], metadata)]
-
-    @_transaction
-    async def update_thread(self, thread_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        thread = await self.get_thread(thread_id)
-        if thread is None:
-            return None
-        changes = dict(changes)
-        if "metadata" in changes:
-            changes["metadata"] = {**thread["metadata"], **changes["metadata"]}
-        thread.update(changes)
-        record = _encoded(thread)
-        fields = [field for field in THREAD_FIELDS if field != "thread_id"]
-        await self._write(
-            f"UPDATE threads SET {', '.join(f'{field} = ?' for field in fields)} "
-            "WHERE thread_id = ?",
-            [*(record[field] for field in fields), thread_id],
-        )
-        return thread
-
-    @_transaction
-    async def delete_thread(self, thread_id: str) -> bool:
-        await self._write("DELETE FROM runs WHERE thread_id = ?", [thread_id])
-        return await self._write("DELETE FROM threads WHERE thread_id = ?", [thread_id]) > 0
-
-    # Runs
-
-    @_transaction
-    async def put_run(self, run: dict[str, Any]) -> None:
-        record = _encoded(run)
-        await self._write(
-            f"INSERT INTO runs ({', '.join(RUN_FIELDS)}) "
-            f"VALUES ({', '.join('?' * len(RUN_FIELDS))})",
-            [record.get(field) for field in RUN_FIELDS],
-        )
-
-    async def get_run(self, run_id: str) -> dict[str, Any] | None:
-        rows = await self._rows("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        return rows[0] if rows else None
-
-    async def search_runs(
-        self, *, thread_id: str | None = None, statuses: Sequence[str] | None = None
-    ) -> list[dict[str, Any]]:
-        where: list[str] = []
-        parameters: list[Any] = []
-        if thread_id is not None:
-            where.append("thread_id = ?")
-            parameters.append(thread_id)
-        if statuses is not None:
-            where.append(f"status IN ({', '.join('?' * len(statuses))})" if statuses else "0")
-            parameters.extend(statuses)
-        return await self._rows(
-            f"SELECT * FROM runs{_where(where)} ORDER BY created_at DESC, rowid DESC", parameters
-        )
-
-    @_transaction
-    async def update_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        run = await self.get_run(run_id)
-        if run is None:
-            return None
-        run.update(changes, updated_at=now())
-        record = _encoded(run)
-        fields = [field for field in RUN_FIELDS if field != "run_id"]
-        await self._write(
-            f"UPDATE runs SET {', '.join(f'{field} = ?' for field in fields)} WHERE run_id = ?",
-            [*(record[field] for field in fields), run_id],
-        )
-        return run
-
-    @_transaction
-    async def delete_run(self, run_id: str) -> bool:
-        return await self._write("DELETE FROM runs WHERE run_id = ?", [run_id]) > 0
 
 
 _VERSION_FIELDS = tuple(field for field in ASSISTANT_FIELDS if field != "updated_at")
@@ -583,13 +616,6 @@ async def _migrate(connection: Any) -> None:
 
 def _where(conditions: list[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
-
-
-def _order(sort_by: str, descending: bool, fields: Sequence[str]) -> str:
-    if sort_by not in fields or sort_by in _JSON_FIELDS:
-        raise ValueError(f"cannot sort by {sort_by!r}")
-    direction = "DESC" if descending else "ASC"
-    return f" ORDER BY {sort_by} {direction}, rowid {direction}"
 
 
 def _encoded(record: dict[str, Any]) -> dict[str, Any]:
