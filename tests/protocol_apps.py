@@ -66,9 +66,9 @@ def parent_graph() -> Any:
     return builder.compile()
 
 
-def protocol_app(folder: Path) -> FastAPI:
-    """Graphs ``counter``, ``nested``, ``ask``, ``parent`` on the SQLite file
-    ``folder/db.sqlite``."""
+def protocol_app(folder: Path, database: str | None = None) -> FastAPI:
+    """Graphs ``counter``, ``nested``, ``ask``, ``parent`` on ``database`` (by default
+    the SQLite file ``folder/db.sqlite``)."""
     app = FastAPI()
     graphs = {
         "counter": stateless_counter_graph(),
@@ -76,7 +76,7 @@ def protocol_app(folder: Path) -> FastAPI:
         "ask": ask_graph(),
         "parent": parent_graph(),
     }
-    add_graphs(app, graphs, database=f"sqlite:///{folder / 'db.sqlite'}")
+    add_graphs(app, graphs, database=database or f"sqlite:///{folder / 'db.sqlite'}")
     return app
 
 
@@ -139,9 +139,9 @@ class Slow:
         return {"count": state.get("count", 0) + 1}
 
 
-def runs_app(folder: Path, slow: Slow) -> FastAPI:
+def runs_app(folder: Path, slow: Slow, database: str | None = None) -> FastAPI:
     """Graphs ``inc``, ``ask``, ``parent``, ``counter`` and ``slow`` (its node ``slow``)
-    on the SQLite file ``folder/db.sqlite``."""
+    on ``database`` (by default the SQLite file ``folder/db.sqlite``)."""
     app = FastAPI()
     graphs = {
         "inc": one_node_graph(inc),
@@ -150,7 +150,7 @@ def runs_app(folder: Path, slow: Slow) -> FastAPI:
         "counter": stateless_counter_graph(),
         "slow": one_node_graph(slow, "slow_step"),
     }
-    add_graphs(app, graphs, database=f"sqlite:///{folder / 'db.sqlite'}")
+    add_graphs(app, graphs, database=database or f"sqlite:///{folder / 'db.sqlite'}")
     return app
 
 

@@ -36,7 +36,7 @@ from chainserve._target import (
     load_app,
 )
 from chainserve._version import __version__
-from chainserve.agents import MAX_CONCURRENT_RUNS, ProjectError
+from chainserve.agents import MAX_CONCURRENT_RUNS, ProjectError, redacted
 from chainserve.protocols import A2A_CARD
 
 _COMMANDS = {"serve", "new"}
@@ -243,7 +243,7 @@ def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> 
     lines += [f"  playground:  {base}{mount}/playground/" for mount in runnable_mounts(app)]
     lines += [f"  {name + ':':<12} {base}{where}" for name, where in protocol_mounts(app)]
     if is_project(target):
-        lines.append(f"  database:    {args.database or default_database(target)}")
+        lines.append(f"  database:    {redacted(args.database or default_database(target))}")
         runs = args.max_concurrent_runs or MAX_CONCURRENT_RUNS
         lines.append(f"  runs:        at most {runs} at once per process")
     if target == DEMO:

@@ -105,6 +105,6 @@ def slow() -> Iterator[Slow]:
 
 
 @pytest.fixture
-def runs_url(tmp_path: Path, slow: Slow) -> Iterator[str]:
-    with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
+def runs_url(tmp_path: Path, slow: Slow, database: str) -> Iterator[str]:
+    with serve_with_lifespan(runs_app(tmp_path, slow, database)) as base:
         yield base

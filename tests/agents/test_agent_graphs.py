@@ -160,7 +160,7 @@ def notes_graph() -> Any:
 # The server, fresh graphs for each test.
 
 
-def agents_app(folder: Path) -> FastAPI:
+def agents_app(folder: Path, database: str | None = None) -> FastAPI:
     app = FastAPI()
     graphs = {
         "chat": chat_graph(),
@@ -171,13 +171,13 @@ def agents_app(folder: Path) -> FastAPI:
         "parent": parent_graph(),
         "ask": ask_graph(),
     }
-    add_graphs(app, graphs, database=f"sqlite:///{folder / 'db.sqlite'}")
+    add_graphs(app, graphs, database=database or f"sqlite:///{folder / 'db.sqlite'}")
     return app
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
-    with serve_with_lifespan(agents_app(tmp_path)) as base:
+def url(tmp_path: Path, database: str) -> Iterator[str]:
+    with serve_with_lifespan(agents_app(tmp_path, database)) as base:
         yield base
 
 

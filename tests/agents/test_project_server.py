@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -340,3 +341,24 @@ def test_the_readme_client_example_runs_against_chainserve_serve(
     printed = capsys.readouterr().out
     assert printed.count("messages ") == 7  # the tokens: hello, " ", from, ...
     assert "hello from the agent" in printed  # the state, then the background run's result
+
+
+def test_on_postgres_threads_outlive_restarts_and_stopped_runs_are_failed(
+    tmp_path: Path, postgres_server: Any
+) -> None:
+    database = postgres_server.database()
+    project = _write_project(tmp_path / "project")
+    args = ["--database", database]
+    with serving(args, cwd=project) as server:
+        assert _say(server, "pg")[0] == 1
+        thread, run_id = _stall_a_run(server, project)
+        server.stop(signal.SIGKILL)
+    assert database.partition("@")[2] in server.output()  # the banner names it (no password)
+    with serving([*args, "--workers", "2"], cwd=project) as server:
+        client = get_sync_client(url=server.base_url)
+        failure = client.runs.join(thread, run_id)["__error__"]
+        assert failure["error"] == "ServerRestart"
+        for _ in range(4):  # both workers: one database
+            state = client.runs.wait(thread, "counter", input={"messages": [("user", "on")]})
+        assert state["count"] == 5
+        assert server.stop(signal.SIGTERM) == 0

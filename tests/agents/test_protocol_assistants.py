@@ -23,8 +23,8 @@ GRAPHS = {"counter", "nested", "ask", "parent"}
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
-    with serve_with_lifespan(protocol_app(tmp_path)) as base:
+def url(tmp_path: Path, database: str) -> Iterator[str]:
+    with serve_with_lifespan(protocol_app(tmp_path, database)) as base:
         yield base
 
 

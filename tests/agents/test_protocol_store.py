@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -36,14 +35,13 @@ def greeter() -> Any:
     return builder.compile()
 
 
-def app_on(database: Path) -> FastAPI:
+def app_on(database: str) -> FastAPI:
     app = FastAPI()
-    add_graphs(app, {"greeter": greeter()}, database=f"sqlite:///{database}")
+    add_graphs(app, {"greeter": greeter()}, database=database)
     return app
 
 
-async def test_what_a_client_stores_a_graph_reads_and_writes(tmp_path: Path) -> None:
-    database = tmp_path / "db.sqlite"
+async def test_what_a_client_stores_a_graph_reads_and_writes(database: str) -> None:
     with serve_with_lifespan(app_on(database)) as url:
         client = get_client(url=url)
         await client.store.put_item(["profiles"], "u1", {"name": "Ada"})

@@ -32,8 +32,8 @@ EMPTY_STATE = {
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
-    with serve_with_lifespan(protocol_app(tmp_path)) as base:
+def url(tmp_path: Path, database: str) -> Iterator[str]:
+    with serve_with_lifespan(protocol_app(tmp_path, database)) as base:
         yield base
 
 

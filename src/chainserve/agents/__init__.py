@@ -14,7 +14,7 @@ server's checkpointer does (``pip install "chainserve[langgraph]"``).
 """
 
 from chainserve.agents._execution import MAX_CONCURRENT_RUNS
-from chainserve.agents._persistence import DEFAULT_DATABASE, sqlite_file
+from chainserve.agents._persistence import DEFAULT_DATABASE, redacted, sqlite_file
 from chainserve.agents._project import RESERVED_IDS, Project, ProjectError, load_project
 from chainserve.agents._routes import add_graphs
 
@@ -26,5 +26,6 @@ __all__ = [
     "ProjectError",
     "add_graphs",
     "load_project",
+    "redacted",
     "sqlite_file",
 ]

@@ -21,7 +21,15 @@ from chainserve.agents._project import ProjectError
 from chainserve.server.lifespan import around_lifespan
 
 DEFAULT_DATABASE = "sqlite:///.chainserve/chainserve.sqlite"
-_FORMS = "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite or sqlite:///:memory:"
+_FORMS = (
+    "sqlite:///relative/path.sqlite, sqlite:////absolute/path.sqlite, sqlite:///:memory: "
+    "or postgresql://user:password@host:port/name"
+)
+
+
+def is_postgres(database: str) -> bool:
+    """Whether ``database`` names a Postgres database (``postgresql://``, ``postgres://``)."""
+    return database.partition("://")[0].lower() in ("postgresql", "postgres")
 
 
 def sqlite_file(database: str) -> str:
@@ -31,10 +39,40 @@ def sqlite_file(database: str) -> str:
     if not separator or scheme.lower() != "sqlite":
         # Only the scheme is repeated: the rest of a database URL may hold a password.
         shown = f"scheme {scheme + ':'!r}" if separator else f"{database!r}"
-        raise ProjectError(f"unsupported database URL {shown}: SQLite only, as {_FORMS}")
+        raise ProjectError(f"unsupported database URL {shown}: use {_FORMS}")
     if not rest.startswith("/") or rest == "/" or "?" in rest:
         raise ProjectError(f"bad database URL {database!r}: use {_FORMS}")
     return unquote(rest[1:])
+
+
+def redacted(database: str) -> str:
+    """``database`` as it may be printed: a password in it replaced by ``***``."""
+    scheme, separator, rest = database.partition("://")
+    credentials, at, place = rest.rpartition("@")
+    if not separator or not at or ":" not in credentials:
+        return database
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{place}"
+
+
+def postgres() -> Any:
+    """The Postgres backend's module (``_postgres``), or a ``ProjectError`` saying what to
+    install."""
+    try:
+        from chainserve.agents import _postgres
+    except ImportError as exc:
+        raise ProjectError(
+            f"a postgresql:// database needs {exc.name or 'psycopg'}: "
+            'pip install "chainserve[postgres]"'
+        ) from exc
+    return _postgres
+
+
+def server_checkpointer(database: str) -> Any:
+    """The checkpointer graphs without one get: on Postgres or on a SQLite file."""
+    if is_postgres(database):
+        return postgres().PostgresCheckpointer(database)
+    return ServerCheckpointer(database)
 
 
 class ServerCheckpointer:

@@ -15,7 +15,9 @@ from chainserve.agents._execution import MAX_CONCURRENT_RUNS, Executor
 from chainserve.agents._info import info_router
 from chainserve.agents._persistence import (
     DEFAULT_DATABASE,
-    ServerCheckpointer,
+    is_postgres,
+    postgres,
+    server_checkpointer,
     sqlite_file,
 )
 from chainserve.agents._project import ProjectError, graph_id_problem
@@ -23,7 +25,7 @@ from chainserve.agents._protocol import AgentServer
 from chainserve.agents._run_access import run_access_router
 from chainserve.agents._runnables import runnable_graph
 from chainserve.agents._runs import runs_router
-from chainserve.agents._storage import SqliteStorage
+from chainserve.agents._storage import SqliteStorage, SqlStorage
 from chainserve.agents._threads import threads_router
 from chainserve.server import APIHandler, add_routes
 from chainserve.server.graphs import find_graph
@@ -85,7 +87,7 @@ class _ServerParts:
     def __init__(self, database: str, store: Any) -> None:
         self.database = database
         self.store = store
-        self.persistence: ServerCheckpointer | None = None
+        self.persistence: Any = None  # ServerCheckpointer or PostgresCheckpointer
 
     def equip(self, runnable: Runnable) -> Runnable:
         """``runnable``, or a copy of it whose graph has the server's checkpointer and
@@ -98,7 +100,7 @@ class _ServerParts:
         served = _on_copy(runnable, lambda graph: graph.copy())
         graph = find_graph(served)
         if checkpoint:
-            self.persistence = self.persistence or ServerCheckpointer(self.database)
+            self.persistence = self.persistence or server_checkpointer(self.database)
             self.persistence.give(graph)
         if keep:
             self.store.give(graph)
@@ -115,7 +117,11 @@ def _serve_protocol(
 ) -> None:
     """Serve the Agent Protocol's routes over ``graphs``, their records in ``database``."""
     persistence, store = parts.persistence, parts.store
-    storage = SqliteStorage(sqlite_file(database))
+    storage: SqlStorage = (
+        postgres().PostgresStorage(database)
+        if is_postgres(database)
+        else SqliteStorage(sqlite_file(database))
+    )
     executor = Executor(storage, max_concurrent_runs)
     # Each around_lifespan wraps the ones before: the runs, innermost, stop first at
     # shutdown, while the checkpointer and the store they write to are still open.
@@ -167,4 +173,6 @@ def _server_store(database: str) -> Any:
             f"the Agent Protocol needs {exc.name or 'langgraph'}: "
             'pip install "chainserve[langgraph]"'
         ) from exc
+    if is_postgres(database):
+        return postgres().PostgresServerStore(database)
     return ServerStore(sqlite_file(database))

@@ -232,6 +232,7 @@ class SqlStorage(Storage):
     orders rows made in the same microsecond."""
 
     TIEBREAK = "rowid"
+    on_open: list[Any]  # coroutine functions run after each opening
 
     @abc.abstractmethod
     async def _rows(self, query: str, parameters: Iterable[Any] = ()) -> list[dict[str, Any]]:
