@@ -80,8 +80,9 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--database",
         metavar="URL",
-        help="where a langgraph.json TARGET's graphs keep their threads: sqlite:///relative/path "
-        "or sqlite:////absolute/path (default: .chainserve/chainserve.sqlite beside the json)",
+        help="where a langgraph.json TARGET's graphs keep their threads: sqlite:///relative/path, "
+        "sqlite:////absolute/path or postgresql://... (default: .chainserve/chainserve.sqlite "
+        "beside the json)",
     )
     serve.add_argument(
         "--max-concurrent-runs",
