@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import uuid
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def test_the_flags_reach_every_worker(project: Path) -> None:
         client = OpenAI(base_url=f"{server.base_url}/v1", api_key="unused")
         for _ in range(4):  # any worker answers
             assert [model.id for model in client.models.list()] == ["chat"]
+        assert server.stop(signal.SIGTERM) == 0  # the workers too (a kill would orphan them)
 
 
 @pytest.mark.parametrize(

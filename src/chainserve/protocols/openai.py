@@ -19,7 +19,6 @@ import orjson
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends
-from fastapi.routing import APIRoute
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.base import RunnableBindingBase
@@ -27,6 +26,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import Receive, Scope, Send
 
 from chainserve.protocols._chat import (
@@ -46,6 +46,7 @@ from chainserve.server.handler import APIHandler
 from chainserve.server.limits import Limits
 from chainserve.server.requests import read_body
 from chainserve.server.responses import JSONBytesResponse
+from chainserve.server.route import DirectRoute
 
 _CLIENT_GONE = 499
 COMPLETIONS = "/v1/chat/completions"
@@ -95,17 +96,22 @@ def mount_openai(
     models.add(name, path, handler.limits)
 
 
-class OpenAIRoute(APIRoute):
+class OpenAIRoute(DirectRoute):
     """A route whose errors, its dependencies' (``HTTPException``) included, are
-    answered in the OpenAI API's shape."""
+    answered in the OpenAI API's shape. Without dependencies its endpoint is called
+    directly (``DirectRoute``), and its errors caught here."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         inner = self.app
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            # For FastAPI's handling (with dependencies): the handlers it looks up.
             scope["starlette.exception_handlers"] = (_HANDLERS, {})
-            await inner(scope, receive, send)
+            try:
+                await inner(scope, receive, send)
+            except HTTPException as exc:  # the direct call's, before any response
+                await (await _http_error(Request(scope), exc))(scope, receive, send)
 
         self.app = app
 
@@ -116,6 +122,7 @@ class Models:
 
     def __init__(self, router: APIRouter) -> None:
         self._paths: dict[str, str] = {}
+        self._found: dict[tuple[int, str], tuple[BaseRoute, Scope]] = {}
         self._created = int(time.time())
         self._limits = Limits()
         router.add_api_route(
@@ -162,16 +169,30 @@ class Models:
         path = self._paths.get(chosen)
         if path is None:
             return model_not_found(chosen)
-        return Relay(functools.partial(_route_to, path), orjson.dumps(body))
+        # read_body kept the bytes it parsed: they go on as they came.
+        return Relay(functools.partial(self._route_to, path), request._body)
+
+    async def _route_to(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route the request again, to the model at ``path``'s endpoint, as the app's
+        router does: the route there is the one the app serves (``include_router``
+        makes copies, with the including router's dependencies). Found once per app."""
+        target = scope["path"].removesuffix(COMPLETIONS) + path + OWN_BASE + COMPLETIONS
+        routed = {**scope, "path": target, "raw_path": target.encode()}
+        router = scope["app"].router
+        key = (id(router), target)
+        if key not in self._found:
+            self._found[key] = _match(router, routed)
+        route, child = self._found[key]
+        await route.handle({**routed, **child}, receive, send)
 
 
-async def _route_to(path: str, scope: Scope, receive: Receive, send: Send) -> None:
-    """Route the request again, to the model at ``path``'s endpoint, through the app's
-    router: the route there is the one the app serves (``include_router`` makes copies,
-    with the including router's dependencies)."""
-    target = scope["path"].removesuffix(COMPLETIONS) + path + OWN_BASE + COMPLETIONS
-    routed = {**scope, "path": target, "raw_path": target.encode()}
-    await scope["app"].router(routed, receive, send)
+def _match(router: Router, scope: Scope) -> tuple[BaseRoute, Scope]:
+    """The route of ``router`` serving ``scope``, and what it adds to the scope."""
+    for route in router.routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            return route, child
+    raise LookupError(f"no route serves {scope['path']}")  # the models' endpoints exist
 
 
 class ChatCompletions:
