@@ -27,12 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import datetime
 import json
 import os
 import platform
-import re
 import signal
 import subprocess
 import sys
@@ -49,8 +47,19 @@ import httpx
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from bench.procs import cpu_seconds, descendants, free_port, rss_mib, stop, taskset
-from bench.stats import fmt, median
+from bench import procs
+from bench.procs import (
+    chainserve_commit,
+    cpu_model,
+    cpu_seconds,
+    descendants,
+    die_with_parent,
+    free_port,
+    rss_mib,
+    stop,
+    taskset,
+)
+from bench.stats import fmt, median, p90
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv-langgraph-dev"
@@ -76,9 +85,9 @@ EVENTS = 100
 INPUT = {"count": 1}
 OUTPUT = {"count": 2}
 TIMEOUT = 60.0  # seconds for any one request or stream
-# Both servers get this environment: no tracing, no telemetry, no version check, and
-# langgraph-api's own loggers at WARNING (at INFO it logs ~4 lines per run; chainserve
-# runs at --log-level warning).
+# Both servers get this environment, without the LangSmith keys (procs.server_env): no
+# tracing, no telemetry, no version check, and langgraph-api's own loggers at WARNING (at
+# INFO it logs ~4 lines per run; chainserve runs at --log-level warning).
 QUIET_ENV = {
     "LANGSMITH_TRACING": "false",
     "LANGCHAIN_TRACING_V2": "false",
@@ -86,17 +95,6 @@ QUIET_ENV = {
     "LANGGRAPH_NO_VERSION_CHECK": "true",  # langgraph-api asks PyPI for its latest version
     "LOG_LEVEL": "WARNING",
 }
-# Variables that would make either server talk to LangSmith: removed, not read.
-DROP_ENV = (
-    "LANGSMITH_API_KEY",
-    "LANGCHAIN_API_KEY",
-    "LANGSMITH_ENDPOINT",
-    "LANGCHAIN_ENDPOINT",
-    "LANGGRAPH_CLOUD_LICENSE_KEY",
-    "LANGSMITH_LICENSE_KEY",
-    "LANGSMITH_CONTROL_PLANE_API_KEY",
-)
-
 GRAPHS_PY = f'''"""The graphs bench/agents.py serves with both servers."""
 
 from typing import TypedDict
@@ -148,56 +146,20 @@ def log(message: str) -> None:
 
 # The langgraph dev venv -----------------------------------------------------------
 
-
-def _venv_works() -> bool:
-    python, script = VENV / "bin" / "python", VENV / "bin" / "langgraph"
-    if not script.exists():
-        return False
-    try:
-        check = subprocess.run(
-            [str(python), "-c", "import langgraph_api.cli, langgraph_cli.cli"],
-            capture_output=True,
-            timeout=120,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return check.returncode == 0
+# Run in the venv: it can start langgraph dev.
+VENV_CHECK = (
+    "import os, sys, langgraph_api.cli, langgraph_cli.cli; "
+    "assert os.path.exists(os.path.join(os.path.dirname(sys.executable), 'langgraph'))"
+)
 
 
 def ensure_venv() -> None:
     """Make ``bench/.venv-langgraph-dev`` usable: as it is, relinked, or made anew."""
-    if _venv_works():
-        return
-    if sys.version_info < (3, 11):
-        sys.exit("langgraph-api needs Python >= 3.11 for its venv; run this with one")
-    if VENV.exists():
-        # A venv copied without its symlinks has its interpreters as small text files
-        # naming their targets: remove those and let venv link them again.
-        for path in (VENV / "bin").iterdir():
-            interpreter = re.fullmatch(r"python(3(\.\d+)?)?", path.name)
-            if interpreter and not path.is_symlink() and path.stat().st_size < 1024:
-                path.unlink()
-        log(f"relinking the interpreter of {VENV}")
-        subprocess.run([sys.executable, "-m", "venv", "--upgrade", str(VENV)], check=True)
-        if _venv_works():
-            return
-    log(f"creating {VENV}: pip install {' '.join(LANGGRAPH_DEV_PINS)}")
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-    pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
-    subprocess.run([*pip, *LANGGRAPH_DEV_PINS], check=True, timeout=1800)
-    if not _venv_works():
-        sys.exit(f"{VENV} still cannot run langgraph dev")
+    procs.ensure_venv(VENV, LANGGRAPH_DEV_PINS, VENV_CHECK, log=log)
 
 
 def venv_versions() -> dict[str, str]:
-    code = (
-        "import json, importlib.metadata as m; "
-        f"print(json.dumps({{p: m.version(p) for p in {list(VENV_PACKAGES)!r}}}))"
-    )
-    out = subprocess.run(
-        [str(VENV / "bin" / "python"), "-c", code], capture_output=True, text=True, timeout=60
-    )
-    return dict(json.loads(out.stdout)) if out.returncode == 0 else {}
+    return procs.venv_versions(VENV, VENV_PACKAGES)
 
 
 # Processes ------------------------------------------------------------------------
@@ -210,16 +172,8 @@ def write_project(folder: Path) -> Path:
     return folder
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when this benchmark dies, however it dies."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _server_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in DROP_ENV}
-    env.update(QUIET_ENV)
-    return env
+    return procs.server_env(QUIET_ENV)
 
 
 @dataclass
@@ -267,7 +221,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=logfile,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         logfile.close()
         deadline = started + timeout
@@ -364,13 +318,6 @@ async def _sampled(
 
 def _ms(seconds: float) -> float:
     return seconds * 1000
-
-
-def _p90(values: list[float]) -> float:
-    clean = sorted(v for v in values if v == v)
-    if not clean:
-        return float("nan")
-    return clean[min(len(clean) - 1, round(0.9 * (len(clean) - 1)))]
 
 
 async def measure_stream(server: Server, client: LangGraphClient, samples: int) -> Metrics:
@@ -484,7 +431,7 @@ async def measure_wait(server: Server, client: LangGraphClient, samples: int) ->
     cpu = server.cpu_seconds() - cpu
     return {
         "wait median ms": median(latencies),
-        "wait p90 ms": _p90(latencies),
+        "wait p90 ms": p90(latencies),
         "wait CPU ms / run": _ms(cpu) / len(latencies) if latencies else float("nan"),
     }
 
@@ -736,33 +683,13 @@ def render(results: Results, args: argparse.Namespace, notes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _commit() -> str:
-    """Which chainserve the servers run: this work tree's commit, and whether its src/
-    differs from it, or the folder it is imported from (``PYTHONPATH``)."""
-    code = "import chainserve, os; print(os.path.dirname(os.path.dirname(chainserve.__file__)))"
-    where = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if Path(where.stdout.strip()) != ROOT / "src":
-        return f"from {where.stdout.strip() or '?'}"
-    git = ["git", "-C", str(ROOT)]
-    try:
-        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True)
-        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "src"]).returncode
-    except OSError:
-        return "(no git)"
-    commit = head.stdout.decode().strip() or "?"
-    return f"at {commit}{' + uncommitted src/ changes' if dirty else ''}"
-
-
 def header(venv: dict[str, str]) -> str:
-    cpu = "unknown cpu"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     main = ", ".join(f"{p} {version(p)}" for p in ("chainserve", "langgraph", "langgraph-sdk"))
     main = main.replace(
-        f"chainserve {version('chainserve')}", f"chainserve {version('chainserve')} {_commit()}", 1
+        f"chainserve {version('chainserve')}",
+        f"chainserve {version('chainserve')} {chainserve_commit()}",
+        1,
     )
     dev = ", ".join(f"{p} {v}" for p, v in venv.items())
     return (

@@ -11,6 +11,14 @@ def median(values: list[float]) -> float:
     return statistics.median(clean) if clean else float("nan")
 
 
+def p90(values: list[float]) -> float:
+    """The 90th percentile of ``values`` (nearest rank) without their NaNs."""
+    clean = sorted(v for v in values if v == v)
+    if not clean:
+        return float("nan")
+    return clean[min(len(clean) - 1, round(0.9 * (len(clean) - 1)))]
+
+
 def fmt(value: float) -> str:
     """A figure for a table: about 3 significant digits, ``n/a`` for NaN."""
     if value != value:
