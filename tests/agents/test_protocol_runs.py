@@ -8,6 +8,7 @@ import contextlib
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.errors import APIStatusError
 from protocol_apps import Slow, refusal, runs_app, serve_with_lifespan, stream_events
 
-from chainserve.agents import _processes
+from chainserve.agents import _execution, _processes, _runs, _storage
 from chainserve.agents._storage import SqliteStorage
 
 
@@ -235,8 +236,14 @@ def test_startup_fails_the_runs_a_dead_process_left_running(tmp_path: Path, slow
         "dead": str(dead.pid),
         "alive": str(alive.pid),
         "reused": f"{alive.pid}:1",  # its pid, but a process that started long before
-        "started": _processes._process(alive.pid),  # as a run records its owner
+        "started": _processes._process(alive.pid),  # as an older release recorded it
+        "here": f"{_processes.host()}/{_processes._process(alive.pid)}",  # as runs record it
+        "gone_here": f"{_processes.host()}/{dead.pid}",
+        # On another host (a replica sharing a Postgres): only its lease tells.
+        "elsewhere": "otherhost-1234abcd/123:456",
+        "elsewhere_expired": "otherhost-1234abcd/124:456",
     }
+    leases = {"elsewhere": "2999-01-01T00:00:00+00:00", "elsewhere_expired": stamp}
     ids = {name: (str(uuid.uuid4()), str(uuid.uuid4())) for name in owners}
 
     async def leave_running() -> None:  # what killed (or living) servers leave behind
@@ -248,6 +255,7 @@ def test_startup_fails_the_runs_a_dead_process_left_running(tmp_path: Path, slow
             run = {"run_id": rid, "thread_id": tid, "assistant_id": "a", "metadata": {}}
             run.update(status="running", kwargs={}, multitask_strategy="enqueue", error=None)
             run.update(created_at=stamp, updated_at=stamp, owner=owners[name])
+            run["lease_until"] = leases.get(name)
             await storage.put_run(run)
         await storage.close()
 
@@ -268,7 +276,51 @@ def test_startup_fails_the_runs_a_dead_process_left_running(tmp_path: Path, slow
         "alive": ("running", "busy"),
         "reused": ("error", "error"),
         "started": ("running", "busy"),
+        "here": ("running", "busy"),
+        "gone_here": ("error", "error"),
+        "elsewhere": ("running", "busy"),
+        "elsewhere_expired": ("error", "error"),
     }
+
+
+def test_leases_are_renewed_and_a_silent_owner_s_runs_fail(
+    tmp_path: Path, slow: Slow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the server runs, its runs' leases are renewed; a run of another host whose
+    owner stops renewing (a replica killed) fails once its lease has expired."""
+    monkeypatch.setattr(_execution, "LEASE_SECONDS", 0.6)
+    monkeypatch.setattr(_runs, "LEASE_SECONDS", 0.6)
+    database = tmp_path / "db.sqlite"
+
+    def lease_and_status(run_id: str) -> tuple[str, str]:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            row = db.execute("SELECT lease_until, status FROM runs WHERE run_id = ?", [run_id])
+            return row.fetchone()
+
+    with serve_with_lifespan(runs_app(tmp_path, slow)) as base:
+        client = get_sync_client(url=base)
+        mine = client.runs.create(None, "slow", input={"count": 1}, on_completion="keep")
+        tid = client.threads.create()["thread_id"]
+        theirs = str(uuid.uuid4())
+        with contextlib.closing(sqlite3.connect(database)) as db, db:  # a replica's run
+            db.execute(
+                "INSERT INTO runs (run_id, thread_id, assistant_id, metadata, status, kwargs,"
+                " multitask_strategy, created_at, updated_at, owner, lease_until)"
+                " VALUES (?, ?, 'a', '{}', 'running', '{}', 'enqueue', ?, ?, ?, ?)",
+                [theirs, tid, *[_storage.now()] * 2, "otherhost-1234abcd/1:2", _storage.now(1)],
+            )
+        first = lease_and_status(mine["run_id"])[0]
+        deadline = time.monotonic() + 20  # a bound on waiting, not a speed check
+        while lease_and_status(theirs)[1] != "error":
+            assert time.monotonic() < deadline, "the silent owner's run never failed"
+            time.sleep(0.05)
+        thread = client.threads.get(tid)
+        assert thread["status"] == "error", thread
+        while lease_and_status(mine["run_id"])[0] == first:  # renewed, not failed
+            assert time.monotonic() < deadline, "the live run's lease was never renewed"
+            time.sleep(0.05)
+        assert lease_and_status(mine["run_id"])[1] == "running"
+        client.runs.cancel(mine["thread_id"], mine["run_id"])
 
 
 def test_a_database_of_the_first_release_gets_the_new_columns(tmp_path: Path, slow: Slow) -> None:

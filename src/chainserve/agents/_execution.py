@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from chainserve.agents._processes import alive_elsewhere
+from chainserve.agents._processes import LEASE_SECONDS, gone, here, this_process
 from chainserve.agents._storage import Storage, now, run_json
 from chainserve.agents._streams import RunStream
 from chainserve.agents._webhooks import send_webhook
+from chainserve.server.observers import IGNORED_BACKGROUND, BackgroundWatch, current_observer
 
 logger = logging.getLogger("chainserve.agents")
 
+_RESTART = {"error": "ServerRestart", "message": "the server stopped during the run"}
 MAX_CONCURRENT_RUNS = 8  # a server's default: background runs executing at once
 # The finished resumable runs whose events are kept in memory, newest first: at most
 # this many, holding at most this many bytes of event data.
@@ -54,6 +56,7 @@ class RunJob:
     cancelled: str | None = None  # the cancel action asked for
     task: asyncio.Task[None] | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    watch: BackgroundWatch = IGNORED_BACKGROUND  # its metrics, once it is due
 
     @property
     def run_id(self) -> str:
@@ -62,6 +65,10 @@ class RunJob:
     @property
     def thread_id(self) -> str:
         return str(self.run["thread_id"])
+
+    @property
+    def graph_id(self) -> str:
+        return str(self.config.get("configurable", {}).get("graph_id", ""))
 
     def delay(self) -> float:
         """Seconds until the run is due (its ``created_at``, later with ``after_seconds``)."""
@@ -156,6 +163,7 @@ class Executor:
         self.jobs: dict[str, RunJob] = {}
         self.replays: OrderedDict[str, RunStream] = OrderedDict()  # finished resumable runs
         self._watchers: dict[str, list[asyncio.Queue[RunJob | None]]] = {}
+        self._leases: asyncio.Task[None] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -166,19 +174,41 @@ class Executor:
         self._deliveries: set[asyncio.Task[Any]] = set()
 
     async def recover(self) -> None:
-        """At startup: runs left ``pending``/``running`` by a process that is gone failed
-        (another worker's, still running, are its own)."""
+        """At startup: fail the runs an owner that is gone left ``pending``/``running``;
+        then, while the server runs, renew this process's leases and fail those of
+        owners gone silent (a replica killed on another host), every third of a lease."""
         self._reset()
-        reason = {"error": "ServerRestart", "message": "the server stopped during the run"}
+        await self._fail_orphans()
+        if self._leases is None or self._leases.done():
+            self._leases = asyncio.get_running_loop().create_task(self._keep_leases())
+
+    async def _fail_orphans(self) -> None:
         for run in await self.storage.search_runs(statuses=["pending", "running"]):
-            if run["run_id"] in self.jobs or alive_elsewhere(run.get("owner")):
+            owner = run.get("owner")
+            if run["run_id"] in self.jobs or not (
+                gone(owner) or (not here(owner) and (run.get("lease_until") or "") < now())
+            ):
                 continue
-            await self.storage.update_run(run["run_id"], {"status": "error", "error": reason})
-            await self.storage.update_thread(run["thread_id"], {"status": "error", "error": reason})
+            await self.storage.update_run(run["run_id"], {"status": "error", "error": _RESTART})
+            await self.storage.update_thread(
+                run["thread_id"], {"status": "error", "error": _RESTART}
+            )
+
+    async def _keep_leases(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            try:
+                await self.storage.renew_leases(this_process(), now(LEASE_SECONDS))
+                await self._fail_orphans()
+            except Exception:  # the database is away for now: try again next time
+                logger.exception("could not renew the runs' leases")
 
     async def stop(self) -> None:
         """At shutdown: end the threads' streams, cancel the runs still going, and wait
         for them and their webhooks."""
+        if self._leases is not None:
+            self._leases.cancel()
+            await asyncio.gather(self._leases, return_exceptions=True)
         for queues in self._watchers.values():
             for queue in queues:
                 queue.put_nowait(None)
@@ -229,6 +259,7 @@ class Executor:
         status = "interrupted"
         try:
             await asyncio.sleep(job.delay())
+            job.watch = current_observer().background_run(job.graph_id)
             async with self._thread_locks.setdefault(job.thread_id, asyncio.Lock()):
                 status = await self._attempt(job)
         except asyncio.CancelledError:  # while it waited for its time or its thread
@@ -241,6 +272,7 @@ class Executor:
         try:
             async with self._pool:
                 job.started = True
+                job.watch.started()
                 await self.storage.update_run(job.run_id, {"status": "running"})
                 await self._note_resume(job)
                 job.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
@@ -292,6 +324,7 @@ class Executor:
         if job.cancelled is not None:
             error = dict(_CANCELLED[job.cancelled])
             status = "error" if job.cancelled == "shutdown" else status
+        job.watch.ended(status)
         try:
             await self._record(job, status, error)
         except Exception:  # the store failed: the run's end is lost, the server goes on

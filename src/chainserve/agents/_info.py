@@ -8,15 +8,14 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter
 
 from chainserve._version import __version__
+from chainserve.ops.health import alive
 
 
 def info_router() -> APIRouter:
-    """The routes ``GET /ok`` and ``GET /info``."""
+    """The routes ``GET /ok`` (the liveness probe, here behind the app's dependencies)
+    and ``GET /info``."""
     router = APIRouter(tags=["meta"])
-
-    @router.get("/ok")
-    async def ok() -> dict[str, object]:
-        return {"ok": True, "services": {}}
+    router.add_api_route("/ok", alive, methods=["GET"])
 
     @router.get("/info")
     async def info() -> dict[str, object]:

@@ -51,9 +51,10 @@ CREATE TABLE IF NOT EXISTS runs (
     seq BIGSERIAL, run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL,
     assistant_id TEXT NOT NULL, metadata TEXT NOT NULL, status TEXT NOT NULL,
     kwargs TEXT NOT NULL, multitask_strategy TEXT NOT NULL, created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL, error TEXT, owner TEXT
+    updated_at TEXT NOT NULL, error TEXT, owner TEXT, lease_until TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_thread ON runs (thread_id, created_at);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS lease_until TEXT;
 """
 
 

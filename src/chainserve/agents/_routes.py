@@ -27,6 +27,7 @@ from chainserve.agents._runnables import runnable_graph
 from chainserve.agents._runs import runs_router
 from chainserve.agents._storage import SqliteStorage, SqlStorage
 from chainserve.agents._threads import threads_router
+from chainserve.ops import add_readiness_check
 from chainserve.server import APIHandler, add_routes
 from chainserve.server.graphs import find_graph
 from chainserve.server.lifespan import around_lifespan
@@ -131,6 +132,9 @@ def _serve_protocol(
     server = AgentServer(graphs, storage, lambda: persistence.saver if persistence else None)
     storage.on_open.append(server.create_default_assistants)
     storage.on_open.append(executor.recover)
+    if isinstance(app, FastAPI):  # (a router has nowhere to keep it)
+        # A read that finds nothing: the database answers.
+        add_readiness_check(app, "database", lambda: storage.get_thread(_NO_ID))
     app.include_router(info_router())
     app.include_router(assistants_router(server))
     app.include_router(threads_router(server, executor))
@@ -143,6 +147,9 @@ def _serve_protocol(
     # Opened at startup with the checkpointer's database; without it, on first use:
     # an app whose graphs need no database makes none until a client asks for one.
     around_lifespan(router, storage.open if persistence is not None else None, storage.close)
+
+
+_NO_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def _needs_checkpointer(runnable: Runnable) -> bool:

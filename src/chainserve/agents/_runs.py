@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field, RootModel, model_validator
 
 from chainserve.agents._execution import Executor, RunJob, can_roll_back
-from chainserve.agents._processes import this_process
+from chainserve.agents._processes import LEASE_SECONDS, this_process
 from chainserve.agents._protocol import (
     AgentServer,
     check_uuid,
@@ -317,6 +317,7 @@ def _run_record(
         "updated_at": due,
         "error": None,
         "owner": this_process(),
+        "lease_until": now(LEASE_SECONDS),
     }
 
 

@@ -56,9 +56,10 @@ RUN_FIELDS = (
     "created_at",
     "updated_at",
     "error",  # not on the wire: why the run failed (``{"error", "message"}``), or None
-    "owner",  # not on the wire: the pid of the server process that executes it
+    "owner",  # not on the wire: the server process that executes it (``this_process()``)
+    "lease_until",  # not on the wire: when its owner, gone silent, is taken for dead
 )
-_PRIVATE_RUN_FIELDS = ("error", "owner")
+_PRIVATE_RUN_FIELDS = ("error", "owner", "lease_until")
 _JSON_FIELDS = {"config", "context", "metadata", "kwargs", "error"}
 
 
@@ -219,6 +220,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def update_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Set some of a run's fields (and ``updated_at``); the run, or None."""
+
+    @abc.abstractmethod
+    async def renew_leases(self, owner: str, until: str) -> int:
+        """Extend to ``until`` the leases of ``owner``'s pending and running runs."""
 
     @abc.abstractmethod
     async def delete_run(self, run_id: str) -> bool:
@@ -474,6 +479,13 @@ class SqlStorage(Storage):
         return run
 
     @_transaction
+    async def renew_leases(self, owner: str, until: str) -> int:
+        return await self._write(
+            "UPDATE runs SET lease_until = ? WHERE owner = ? AND status IN ('pending', 'running')",
+            [until, owner],
+        )
+
+    @_transaction
     async def delete_run(self, run_id: str) -> bool:
         return await self._write("DELETE FROM runs WHERE run_id = ?", [run_id]) > 0
 
@@ -592,14 +604,14 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, assistant_id TEXT NOT NULL,
     metadata TEXT NOT NULL, status TEXT NOT NULL, kwargs TEXT NOT NULL,
     multitask_strategy TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    error TEXT, owner TEXT
+    error TEXT, owner TEXT, lease_until TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_thread ON runs (thread_id, created_at);
 """
 
 
 # Columns added since the first release, by table: databases made before get them at open.
-_ADDED_COLUMNS = {"threads": ["error TEXT"], "runs": ["owner TEXT"]}
+_ADDED_COLUMNS = {"threads": ["error TEXT"], "runs": ["owner TEXT", "lease_until TEXT"]}
 
 
 async def _migrate(connection: Any) -> None:
