@@ -72,7 +72,7 @@ def test_max_concurrent_runs_is_a_positive_number(capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["{json}", "--database", "postgresql://u:p@db/x"], "unsupported database URL scheme"),
+        (["{json}", "--database", "mysql://u:p@db/x"], "unsupported database URL scheme"),
         (["{json}", "--database", "sqlite://"], "bad database URL 'sqlite://'"),
         (["{json}", "--path", "/api"], "--path only applies to a Runnable TARGET"),
         (["counter:graph", "--database", "sqlite:///x.sqlite"], "--database only applies to a"),
