@@ -22,6 +22,8 @@ from langchain_core.runnables import Runnable
 from starlette.applications import Starlette
 
 from chainserve.agents import MAX_CONCURRENT_RUNS, add_graphs, load_project
+from chainserve.ops import add_operations
+from chainserve.ops.operations import has_operations
 from chainserve.server import add_routes
 
 # Worker and reload processes rebuild the app from these (see ``app_from_env``).
@@ -30,6 +32,8 @@ PATH_VAR = "CHAINSERVE_MOUNT_PATH"
 DATABASE_VAR = "CHAINSERVE_DATABASE"
 MAX_RUNS_VAR = "CHAINSERVE_MAX_CONCURRENT_RUNS"
 PROTOCOLS_VAR = "CHAINSERVE_PROTOCOLS"
+METRICS_VAR = "CHAINSERVE_METRICS"  # "0": --no-metrics
+ACCESS_LOG_VAR = "CHAINSERVE_ACCESS_LOG"  # "json": --access-log json
 PROTOCOLS = ("openai", "mcp", "a2a")
 DEMO = "chainserve.demo:create_app"
 PROJECT_FILE = "langgraph.json"
@@ -160,10 +164,25 @@ def project_app(
     return app
 
 
+def with_operations(app: Starlette, metrics: bool = True, access_log: bool = False) -> Starlette:
+    """``app`` with ``add_operations``: probes, metrics (if prometheus-client is installed,
+    unless not ``metrics``), traces (as the ``OTEL_*`` variables say), a JSON access log
+    if ``access_log``. An app that added them itself keeps its own."""
+    if has_operations(app):
+        return app
+    try:
+        add_operations(app, metrics=None if metrics else False, access_log=access_log)
+    except (ValueError, ImportError) as exc:  # OTEL_* asking what cannot be; an SDK missing
+        raise TargetError(str(exc)) from None
+    return app
+
+
 def app_from_env() -> Starlette:
     """App factory for uvicorn's worker and reload processes: rebuilds the parent's app."""
     database = os.environ.get(DATABASE_VAR) or None
     max_runs = int(os.environ[MAX_RUNS_VAR]) if os.environ.get(MAX_RUNS_VAR) else None
     protocols = [name for name in os.environ.get(PROTOCOLS_VAR, "").split(",") if name]
     path = os.environ.get(PATH_VAR, "")
-    return load_app(os.environ[TARGET_VAR], path, database, max_runs, protocols)
+    app = load_app(os.environ[TARGET_VAR], path, database, max_runs, protocols)
+    metrics = os.environ.get(METRICS_VAR) != "0"
+    return with_operations(app, metrics, os.environ.get(ACCESS_LOG_VAR) == "json")

@@ -7,11 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +25,11 @@ from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from chainserve._scaffold import ScaffoldError, create_project
 from chainserve._target import (
+    ACCESS_LOG_VAR,
     DATABASE_VAR,
     DEMO,
     MAX_RUNS_VAR,
+    METRICS_VAR,
     PATH_VAR,
     PROTOCOLS,
     PROTOCOLS_VAR,
@@ -34,9 +39,13 @@ from chainserve._target import (
     default_target,
     is_project,
     load_app,
+    with_operations,
 )
 from chainserve._version import __version__
 from chainserve.agents import MAX_CONCURRENT_RUNS, ProjectError, redacted
+from chainserve.ops import EXCLUDED
+from chainserve.ops.access_log import uvicorn_logging
+from chainserve.ops.metrics import MULTIPROCESS_VAR
 from chainserve.protocols import A2A_CARD
 
 _COMMANDS = {"serve", "new"}
@@ -110,6 +119,17 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         help="seconds open requests and streams get to finish on SIGTERM (default 30)",
     )
     serve.add_argument("--log-level", choices=_LOG_LEVELS, default="info", help="default info")
+    serve.add_argument(
+        "--access-log",
+        choices=["json"],
+        help="log each request as a JSON line on stdout, with its X-Request-ID (instead of "
+        "uvicorn's text lines)",
+    )
+    serve.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="do not serve /metrics (served when prometheus-client is installed)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -150,6 +170,7 @@ def serve(args: argparse.Namespace) -> int:
     path = "/" + args.path.strip("/") if args.path.strip("/") else ""
     protocols = [name for name in PROTOCOLS if getattr(args, name)]
     app = load_app(target, path, args.database, args.max_concurrent_runs, protocols)
+    app = with_operations(app, not args.no_metrics, args.access_log == "json")
     try:
         sock = bind_socket(args.host, args.port)
     except OSError as exc:
@@ -179,10 +200,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def _run(
     app: Starlette, target: str, path: str, args: argparse.Namespace, sock: socket.socket
 ) -> int:
+    json_log = args.access_log == "json"
     options = {
         "log_level": args.log_level,
         "root_path": args.root_path,
         "timeout_graceful_shutdown": args.graceful_timeout,
+        "log_config": uvicorn_logging(json_log, _unlogged(args.root_path)),
+        "access_log": not json_log,
     }
     if args.reload or args.workers > 1:
         # Each process rebuilds the app from the import string and these variables.
@@ -190,6 +214,8 @@ def _run(
         os.environ[DATABASE_VAR] = args.database or ""
         os.environ[MAX_RUNS_VAR] = str(args.max_concurrent_runs or "")
         os.environ[PROTOCOLS_VAR] = ",".join(name for name in PROTOCOLS if getattr(args, name))
+        os.environ[METRICS_VAR] = "0" if args.no_metrics else "1"
+        os.environ[ACCESS_LOG_VAR] = args.access_log or ""
         config = uvicorn.Config(
             "chainserve._target:app_from_env",
             factory=True,
@@ -205,11 +231,34 @@ def _run(
         if config.should_reload:
             ChangeReload(config, target=server.run, sockets=[sock]).run()
         elif config.workers > 1:
-            Multiprocess(config, sockets=[sock]).run()
+            with _shared_metrics(app):
+                Multiprocess(config, sockets=[sock]).run()
         else:
             _run_to_exit(server, sock)
             return 0 if server.started else 3
     return 0
+
+
+def _unlogged(root_path: str) -> list[str]:
+    """The probes' paths, as uvicorn's access log sees them (behind ``--root-path`` too)."""
+    root = root_path.rstrip("/")
+    return [*EXCLUDED, *(root + path for path in EXCLUDED if root)]
+
+
+@contextlib.contextmanager
+def _shared_metrics(app: Starlette) -> Iterator[None]:
+    """Workers that serve ``/metrics`` add up their values in a temporary folder (removed
+    at the end), unless ``PROMETHEUS_MULTIPROC_DIR`` names one already."""
+    if "/metrics" not in route_paths(app) or os.environ.get(MULTIPROCESS_VAR):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="chainserve-metrics-")
+    os.environ[MULTIPROCESS_VAR] = folder  # before the workers start: they read it at import
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_VAR]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _project_reload(project_file: str) -> dict[str, Any]:
@@ -243,6 +292,7 @@ def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> 
     lines.append(f"  API docs:    {base}/docs")
     lines += [f"  playground:  {base}{mount}/playground/" for mount in runnable_mounts(app)]
     lines += [f"  {name + ':':<12} {base}{where}" for name, where in protocol_mounts(app)]
+    lines += [f"  {name + ':':<12} {base}/{name}" for name in operations_mounts(app)]
     if is_project(target):
         lines.append(f"  database:    {redacted(args.database or default_database(target))}")
         runs = args.max_concurrent_runs or MAX_CONCURRENT_RUNS
@@ -255,10 +305,21 @@ def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> 
     return "\n".join(lines)
 
 
+def route_paths(app: Starlette) -> list[str]:
+    """The paths of the app's routes."""
+    return [getattr(route, "path", "") for route in app.routes]
+
+
+def operations_mounts(app: Starlette) -> list[str]:
+    """The probes and metrics the app serves, of ``health``, ``ready``, ``metrics``."""
+    paths = set(route_paths(app))
+    return [name for name in ("health", "ready", "metrics") if f"/{name}" in paths]
+
+
 def protocol_mounts(app: Starlette) -> list[tuple[str, str]]:
     """What the app serves over the open protocols: the OpenAI API's base URL, the MCP
     endpoint, each A2A agent's card."""
-    paths = [getattr(route, "path", "") for route in app.routes]
+    paths = route_paths(app)
     found = [("OpenAI API", "/v1")] if "/v1/chat/completions" in paths else []
     found += [("MCP", "/mcp")] if "/mcp" in paths else []
     return found + [("A2A agent", path) for path in paths if path.endswith(A2A_CARD)]

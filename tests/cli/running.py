@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +30,19 @@ def environment(**extra: str) -> dict[str, str]:
 
 
 def run(
-    args: Sequence[str], cwd: Path, command: Sequence[str] = MODULE
+    args: Sequence[str],
+    cwd: Path,
+    command: Sequence[str] = MODULE,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run a command that ends by itself (bad targets, help, new)."""
+    """Run a command that ends by itself (bad targets, help, new); ``env`` as ``serving``'s."""
     return subprocess.run(
-        [*command, *args], cwd=cwd, env=environment(), capture_output=True, text=True, timeout=120
+        [*command, *args],
+        cwd=cwd,
+        env=environment(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -72,10 +80,12 @@ def serving(
     cwd: Path,
     command: Sequence[str] = MODULE,
     bind: Callable[[int], list[str]] = port_option,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """Start ``command ARGS --port P`` in ``cwd``; yield once it answers HTTP.
 
-    ``bind`` gives the options that make another server command listen on port P.
+    ``bind`` gives the options that make another server command listen on port P;
+    ``env``, variables the command gets besides ``environment()``'s.
     """
     port = free_port()
     log = cwd / f"server-{port}.log"
@@ -83,7 +93,7 @@ def serving(
         process = subprocess.Popen(
             [*command, *args, *bind(port)],
             cwd=cwd,
-            env=environment(),
+            env=environment(**(env or {})),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

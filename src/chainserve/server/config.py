@@ -24,6 +24,7 @@ from chainserve._version import __version__
 from chainserve.server.errors import Loc, RequestError, invalid, validation_error
 from chainserve.server.graphs import config_model, required_configurable
 from chainserve.server.lzstring import decompress_from_encoded_uri_component
+from chainserve.server.observers import run_endpoint
 from chainserve.server.requests import header
 
 PerRequestConfigModifier = Callable[
@@ -183,7 +184,9 @@ class ConfigResolver:
             )
 
     def defaults(self, config: dict[str, Any], request: Request, endpoint: str) -> RunnableConfig:
-        """The fields the server always sets: run name, run id, tracing metadata."""
+        """The fields the server always sets: run name, run id, tracing metadata.
+        The run this task starts next is counted under ``endpoint`` too."""
+        run_endpoint.set(endpoint)
         metadata = dict(config.get("metadata") or {})
         metadata["__useragent"] = header(request, b"user-agent")
         metadata["__chainserve_version"] = __version__

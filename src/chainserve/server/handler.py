@@ -40,6 +40,7 @@ from chainserve.server.feedback import (
 )
 from chainserve.server.frames import RunFrames
 from chainserve.server.limits import Limits, RunSlots
+from chainserve.server.observers import RunWatch, current_observer, run_endpoint
 from chainserve.server.requests import (
     InputValidator,
     batch_configs,
@@ -111,6 +112,7 @@ class APIHandler:
         self.serializer = serializer or WellKnownLCSerializer()
         self.limits = limits or Limits()
         self._slots = RunSlots(self.limits)
+        self._observed_as = prefix + path or "/"  # the route label of its runs' metrics
         self._config = ConfigResolver(
             runnable,
             config_keys=self.config_keys,
@@ -407,11 +409,26 @@ class APIHandler:
         """Run under the route's limits: a slot (503 when none is free), the run timeout
         (``RunTimeout``), and, given the request's ``receive``, cancelled when the client
         leaves (``ClientDisconnect``). The runnable's own exceptions propagate."""
-        self._slots.acquire()
+        watch = self._take_slot()
         try:
-            return await run_until_disconnect(receive, start(), self.limits.run_timeout)
+            result = await run_until_disconnect(receive, start(), self.limits.run_timeout)
+        except BaseException as exc:
+            watch.ended(exc)
+            raise
         finally:
             self._slots.release()
+        watch.ended(None)
+        return result
+
+    def _take_slot(self) -> RunWatch:
+        """A slot for a run (a 503 ``RequestError`` when none is free), and its watch."""
+        observer, endpoint = current_observer(), run_endpoint.get()
+        try:
+            self._slots.acquire()
+        except RequestError:
+            observer.refused(self._observed_as, endpoint)
+            raise
+        return observer.run(self._observed_as, endpoint)
 
     async def _run(
         self, request: Request, start: Callable[[], Coroutine[Any, Any, Any]]
@@ -439,11 +456,16 @@ class APIHandler:
         before producing anything, ``ClientDisconnect`` if the client left.
         ``error_frame`` writes a failure once the stream has begun (LangServe's
         ``error`` event by default)."""
-        self._slots.acquire()
+        watch = self._take_slot()
+
+        def over() -> None:
+            self._slots.release()
+            watch.ended(queue.stopped_by)
+
         queue = FrameQueue(
             frames,
             timeout=self.limits.run_timeout,
-            on_done=self._slots.release,
+            on_done=over,
             maxsize=maxsize,
             error_frame=error_frame,
         )
@@ -451,6 +473,7 @@ class APIHandler:
         if done is not None and done.error is not None:
             await queue.close()
             raise done.error
+        watch.streaming()
         return queue
 
     def stream_response(self, queue: FrameQueue) -> EventStreamResponse:

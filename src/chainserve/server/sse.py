@@ -95,7 +95,9 @@ class FrameQueue:
     than the window.
 
     ``error_frame`` writes a failure that came once frames had gone out (LangServe's
-    ``error`` event by default).
+    ``error`` event by default). ``stopped_by`` says what ended the run early: its
+    error, a ``RunTimeout``, or ``asyncio.CancelledError`` when the writer closed the
+    queue while it ran (the client left); None while it goes or once it finished.
 
     A writer that passes ``idle`` to ``next_batch`` gets ``KEEPALIVE_FRAME`` once that
     long has passed since its last write with no frame. One timer serves many waits:
@@ -125,6 +127,7 @@ class FrameQueue:
         self._filling = False
         self._keepalive: asyncio.TimerHandle | None = None
         self._idle_since: float | None = None  # the last write the timer was armed for
+        self.stopped_by: BaseException | None = None
         self._task = asyncio.ensure_future(self._pump(frames))
         self._on_done = on_done
         self._open = 2  # the run and the writer
@@ -148,6 +151,7 @@ class FrameQueue:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self.stopped_by = exc
             self._append(_Done(exc))
         else:
             self._append(_Done())
@@ -270,6 +274,8 @@ class FrameQueue:
 
     async def close(self) -> None:
         """Cancel the run if it is still going; the writer is done with the frames."""
+        if not self._task.done() and self.stopped_by is None:
+            self.stopped_by = asyncio.CancelledError()
         self._writer_over()
         if self._timer is not None:
             self._timer.cancel()
@@ -290,7 +296,8 @@ class FrameQueue:
         if self._task.done():
             return
         await cancel_and_wait(self._task)
-        self._append(_Done(RunTimeout(f"The run took longer than {timeout} s")))
+        self.stopped_by = RunTimeout(f"The run took longer than {timeout} s")
+        self._append(_Done(self.stopped_by))
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
