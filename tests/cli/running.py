@@ -21,6 +21,24 @@ MODULE = (sys.executable, "-m", "chainserve")
 SCRIPT = (str(Path(sys.executable).with_name("chainserve")),)
 UVICORN_STARTED = r"Started server process \[(\d+)\]"  # one line per uvicorn worker
 START_TIMEOUT = 60.0
+# A module of runnables for `chainserve serve chains:...`: ``double``, and ``app``
+# serving the pid of the worker that answers at /pid.
+RUNNABLES = """
+import os
+from fastapi import FastAPI
+from langchain_core.runnables import RunnableLambda
+from chainserve import add_routes
+
+def _double(x: int) -> int:
+    return 2 * x
+
+def _pid(x: int) -> int:
+    return os.getpid()
+
+double = RunnableLambda(_double)
+app = FastAPI()
+add_routes(app, RunnableLambda(_pid), path="/pid")
+"""
 
 
 def environment(**extra: str) -> dict[str, str]:

@@ -9,25 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from running import SCRIPT, UVICORN_STARTED, run, serving
+from running import RUNNABLES, SCRIPT, UVICORN_STARTED, run, serving
 from servers import free_port
-
-RUNNABLES = """
-import os
-from fastapi import FastAPI
-from langchain_core.runnables import RunnableLambda
-from chainserve import add_routes
-
-def _double(x: int) -> int:
-    return 2 * x
-
-def _pid(x: int) -> int:
-    return os.getpid()
-
-double = RunnableLambda(_double)
-app = FastAPI()
-add_routes(app, RunnableLambda(_pid), path="/pid")
-"""
 
 
 @pytest.fixture

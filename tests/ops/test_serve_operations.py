@@ -10,31 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from running import UVICORN_STARTED, run, serving
+from running import RUNNABLES, UVICORN_STARTED, run, serving
 from scrape import labels, scrape
 
-CHAINS = """
-import os
-from fastapi import FastAPI
-from langchain_core.runnables import RunnableLambda
-from chainserve import add_routes
-
-def _double(x: int) -> int:
-    return 2 * x
-
-def _pid(x: int) -> int:
-    return os.getpid()
-
-double = RunnableLambda(_double)
-app = FastAPI()
-add_routes(app, RunnableLambda(_pid), path="/pid")
-"""
 MAX_REQUESTS = 200  # to reach both workers: the kernel hands connections out as it likes
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "chains.py").write_text(CHAINS)
+    (tmp_path / "chains.py").write_text(RUNNABLES)
     return tmp_path
 
 

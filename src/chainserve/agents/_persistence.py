@@ -55,6 +55,17 @@ def redacted(database: str) -> str:
     return f"{scheme}://{user}:***@{place}"
 
 
+def checkpoint_at(config: Any) -> list[str]:
+    """The thread, namespace and id of the checkpoint ``config`` names: a key of the
+    checkpointers' tables."""
+    configurable = config["configurable"]
+    return [
+        str(configurable["thread_id"]),
+        str(configurable.get("checkpoint_ns", "")),
+        str(configurable["checkpoint_id"]),
+    ]
+
+
 def postgres() -> Any:
     """The Postgres backend's module (``_postgres``), or a ``ProjectError`` saying what to
     install."""

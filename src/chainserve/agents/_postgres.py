@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.routing import Router
 
-from chainserve.agents._persistence import _without_loop
+from chainserve.agents._persistence import _without_loop, checkpoint_at
 from chainserve.agents._storage import SqlStorage, _decoded
 from chainserve.agents._store import DEFAULT_TTL, ServerStore
 from chainserve.server.lifespan import around_lifespan
@@ -177,15 +177,6 @@ def _postgres(query: str) -> str:
     return query
 
 
-def _at(config: RunnableConfig) -> list[str]:
-    configurable = config["configurable"]
-    return [
-        str(configurable["thread_id"]),
-        str(configurable.get("checkpoint_ns", "")),
-        str(configurable["checkpoint_id"]),
-    ]
-
-
 _ON = " WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
 
 
@@ -201,7 +192,9 @@ class PostgresSaver(AsyncPostgresSaver):
     async def awrite_keys(self, config: RunnableConfig) -> set[tuple[str, int]]:
         """The ``(task_id, idx)`` of the writes saved on ``config``'s checkpoint."""
         async with self._cursor() as cursor:
-            await cursor.execute("SELECT task_id, idx FROM checkpoint_writes" + _ON, _at(config))
+            await cursor.execute(
+                "SELECT task_id, idx FROM checkpoint_writes" + _ON, checkpoint_at(config)
+            )
             return {(row["task_id"], row["idx"]) for row in await cursor.fetchall()}
 
     async def adelete_writes(self, config: RunnableConfig, keep: set[tuple[str, int]]) -> None:
@@ -211,7 +204,7 @@ class PostgresSaver(AsyncPostgresSaver):
             for task_id, idx in extra:
                 await cursor.execute(
                     "DELETE FROM checkpoint_writes" + _ON + " AND task_id = %s AND idx = %s",
-                    [*_at(config), task_id, idx],
+                    [*checkpoint_at(config), task_id, idx],
                 )
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:

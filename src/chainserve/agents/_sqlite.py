@@ -13,17 +13,10 @@ from collections.abc import Sequence
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from chainserve.agents._persistence import checkpoint_at
+
 _ON = " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
 _WRITE_KEYS = "SELECT task_id, idx FROM writes" + _ON
-
-
-def _at(config: RunnableConfig) -> list[str]:
-    configurable = config["configurable"]
-    return [
-        str(configurable["thread_id"]),
-        str(configurable.get("checkpoint_ns", "")),
-        str(configurable["checkpoint_id"]),
-    ]
 
 
 class SqliteSaver(AsyncSqliteSaver):
@@ -57,19 +50,19 @@ class SqliteSaver(AsyncSqliteSaver):
         """The ``(task_id, idx)`` of the writes saved on ``config``'s checkpoint."""
         async with (
             self.lock,
-            self.conn.execute(_WRITE_KEYS, _at(config)) as rows,
+            self.conn.execute(_WRITE_KEYS, checkpoint_at(config)) as rows,
         ):
             return {(task_id, idx) for task_id, idx in await rows.fetchall()}
 
     async def adelete_writes(self, config: RunnableConfig, keep: set[tuple[str, int]]) -> None:
         """Delete the writes saved on ``config``'s checkpoint but those ``keep`` names."""
         async with self.lock:
-            async with self.conn.execute(_WRITE_KEYS, _at(config)) as rows:
+            async with self.conn.execute(_WRITE_KEYS, checkpoint_at(config)) as rows:
                 extra = [key for key in await rows.fetchall() if tuple(key) not in keep]
             for task_id, idx in extra:
                 await self.conn.execute(
                     "DELETE FROM writes" + _ON + " AND task_id = ? AND idx = ?",
-                    [*_at(config), task_id, idx],
+                    [*checkpoint_at(config), task_id, idx],
                 )
             await self.conn.commit()
 
