@@ -215,6 +215,9 @@ async def test_join_stream_keeps_the_modes_asked_for(runs_url: str) -> None:
     ]
 
 
+# The bounds of one process's replays in memory; on Postgres the replicas' table of
+# events serves replays (tests/agents/test_replicas.py).
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_the_newest_finished_resumable_runs_are_replayed(
     runs_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -233,6 +236,8 @@ async def test_the_newest_finished_resumable_runs_are_replayed(
     assert replays == [[], ["metadata", "values", "values"]]  # the older one's events: gone
 
 
+# One process's replays in memory, as above.
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 async def test_the_replays_kept_are_bounded_in_bytes(
     runs_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

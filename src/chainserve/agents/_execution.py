@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
+from chainserve.agents._broker import Broker
 from chainserve.agents._processes import LEASE_SECONDS, gone, here, this_process
-from chainserve.agents._storage import Storage, now, run_json
+from chainserve.agents._storage import QUEUED, Storage, now, run_json
 from chainserve.agents._streams import RunStream
 from chainserve.agents._webhooks import send_webhook
 from chainserve.server.observers import IGNORED_BACKGROUND, BackgroundWatch, current_observer
@@ -23,6 +23,11 @@ logger = logging.getLogger("chainserve.agents")
 
 _RESTART = {"error": "ServerRestart", "message": "the server stopped during the run"}
 MAX_CONCURRENT_RUNS = 8  # a server's default: background runs executing at once
+MAX_ATTEMPTS = 3  # executions of a run, with lost_runs="retry"
+DRAIN_SECONDS = 10.0  # at shutdown, how long runs get to end before they are given back
+CLAIM_POLL = 2.0  # seconds between looks for queued runs when no notification comes
+LostRuns = Literal["fail", "retry"]
+LOST_RUNS: tuple[LostRuns, ...] = ("fail", "retry")
 # The finished resumable runs whose events are kept in memory, newest first: at most
 # this many, holding at most this many bytes of event data.
 REPLAYS_KEPT = 100
@@ -48,6 +53,11 @@ class RunJob:
     durability: str | None = None  # when checkpoints are written (LangGraph's default if None)
     started: bool = False
     ending: bool = False  # its end is being recorded: too late to cancel it
+    handed_back: bool = False  # given back at shutdown, for another process to execute
+    waiting: bool = True  # for its time or its thread's turn: it holds no place yet
+    attempt: int = 1  # its first execution, or a retry of a run whose owner was lost
+    event_base: int = 0  # the index of its first event among the run's (an earlier
+    # attempt's are before it)
     # Where a resumed run started, and the writes that checkpoint had then: LangGraph
     # saves a resume (and the resumed tasks' writes) on it, which a rollback must undo.
     resumed_from: tuple[dict[str, Any], set[tuple[str, int]]] | None = None
@@ -155,63 +165,155 @@ def _item(item: tuple[Any, ...]) -> tuple[tuple[str, ...], str, Any]:
 
 class Executor:
     """Executes runs as asyncio tasks: one at a time per thread (in the order they came),
-    at most ``max_concurrency`` at once, recording their status in ``storage``."""
+    at most ``max_concurrency`` at once, recording their status in ``storage``.
 
-    def __init__(self, storage: Storage, max_concurrency: int = MAX_CONCURRENT_RUNS) -> None:
+    ``broker`` says what other processes on the database share (nothing, by default).
+    ``lost_runs`` is what becomes of a run whose owner is gone (killed, or stopped
+    before it ended): ``fail`` it, or ``retry`` it from its start (at most
+    ``MAX_ATTEMPTS`` times), on whichever process claims it first.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        max_concurrency: int = MAX_CONCURRENT_RUNS,
+        *,
+        broker: Broker | None = None,
+        lost_runs: LostRuns = "fail",
+        drain_seconds: float = DRAIN_SECONDS,
+    ) -> None:
         self.storage = storage
         self.max_concurrency = max_concurrency
+        self.broker = broker or Broker()
+        self.lost_runs = lost_runs
+        self.drain_seconds = drain_seconds
+        # The job of a stored run claimed here (set by the routes that start runs).
+        self.make_job: Callable[[dict[str, Any]], Awaitable[RunJob]] | None = None
         self.jobs: dict[str, RunJob] = {}
         self.replays: OrderedDict[str, RunStream] = OrderedDict()  # finished resumable runs
         self._watchers: dict[str, list[asyncio.Queue[RunJob | None]]] = {}
-        self._leases: asyncio.Task[None] | None = None
+        self._chores: list[asyncio.Task[None]] = []
         self._reset()
 
     def _reset(self) -> None:
         self._pool = asyncio.Semaphore(self.max_concurrency)
-        # A thread's lock lasts while one of its runs holds or awaits it.
-        self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock]
-        self._thread_locks = weakref.WeakValueDictionary()
         self._deliveries: set[asyncio.Task[Any]] = set()
 
     async def recover(self) -> None:
-        """At startup: fail the runs an owner that is gone left ``pending``/``running``;
-        then, while the server runs, renew this process's leases and fail those of
-        owners gone silent (a replica killed on another host), every third of a lease."""
+        """At startup: deal with the runs an owner that is gone left ``pending`` or
+        ``running`` (as ``lost_runs`` says); then, while the server runs, renew this
+        process's leases and deal with those of owners gone silent (a replica killed on
+        another host), every third of a lease, and claim the runs queued for any."""
         self._reset()
-        await self._fail_orphans()
-        if self._leases is None or self._leases.done():
-            self._leases = asyncio.get_running_loop().create_task(self._keep_leases())
+        await self._stop_chores()
+        await self.broker.start(self)
+        await self._find_lost()
+        loop = asyncio.get_running_loop()
+        self._chores = [loop.create_task(self._keep_leases()), loop.create_task(self._claim())]
 
-    async def _fail_orphans(self) -> None:
+    async def _stop_chores(self) -> None:
+        chores, self._chores = self._chores, []
+        for task in chores:
+            task.cancel()
+        await asyncio.gather(*chores, return_exceptions=True)
+
+    async def _find_lost(self) -> None:
         for run in await self.storage.search_runs(statuses=["pending", "running"]):
             owner = run.get("owner")
-            if run["run_id"] in self.jobs or not (
-                gone(owner) or (not here(owner) and (run.get("lease_until") or "") < now())
-            ):
+            if run["run_id"] in self.jobs or (owner == QUEUED and self.broker.shared):
                 continue
-            await self.storage.update_run(run["run_id"], {"status": "error", "error": _RESTART})
-            await self.storage.update_thread(
-                run["thread_id"], {"status": "error", "error": _RESTART}
-            )
+            if gone(owner) or (not here(owner) and (run.get("lease_until") or "") < now()):
+                await self._lost(run)
+
+    async def _lost(self, run: dict[str, Any]) -> None:
+        attempt = run["kwargs"].get("attempt", 1)
+        if self.lost_runs == "retry" and attempt < MAX_ATTEMPTS:
+            await self._give_back(run, started=run["status"] == "running")
+        else:
+            await self._fail(run, _RESTART)
+
+    async def _fail(self, run: dict[str, Any], error: dict[str, str]) -> None:
+        async with self.storage.transaction():
+            await self.storage.update_run(run["run_id"], {"status": "error", "error": error})
+            await self.storage.update_thread(run["thread_id"], {"status": "error", "error": error})
+            await self.broker.changed(run)
+
+    async def _give_back(self, run: dict[str, Any], *, started: bool) -> bool:
+        """Queue ``run`` for any process to claim (an attempt more, if it had started);
+        whether it was still its owner's, unfinished."""
+        async with self.storage.transaction():
+            queued = await self.storage.queue_run(run["run_id"], run.get("owner") or "")
+            if queued is None:
+                return False
+            if started:
+                attempt = queued["kwargs"].get("attempt", 1) + 1
+                kwargs = {**queued["kwargs"], "attempt": attempt}
+                await self.storage.update_run(run["run_id"], {"kwargs": kwargs})
+            await self.broker.changed(queued)
+        self.broker.queued.fire()
+        return True
 
     async def _keep_leases(self) -> None:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
             try:
                 await self.storage.renew_leases(this_process(), now(LEASE_SECONDS))
-                await self._fail_orphans()
+                await self._find_lost()
+                await self.broker.forget()
             except Exception:  # the database is away for now: try again next time
                 logger.exception("could not renew the runs' leases")
 
+    async def _claim(self) -> None:
+        """Claim queued runs while fewer than ``max_concurrency`` hold their turn here.
+
+        Runs waiting for their thread's turn do not count: the run they wait for may be
+        the queued one.
+        """
+        while True:
+            ticket = self.broker.queued.ticket()
+            try:
+                busy = sum(not job.waiting for job in self.jobs.values())
+                for _ in range(self.max_concurrency - busy):
+                    run = await self.storage.claim_run(this_process(), now(LEASE_SECONDS))
+                    if run is None:
+                        break
+                    await self.adopt(run)
+            except Exception:  # the database is away for now: try again next time
+                logger.exception("could not claim the queued runs")
+            await self.broker.queued.wait(CLAIM_POLL, ticket)
+
+    async def adopt(self, run: dict[str, Any]) -> RunJob | None:
+        """Execute ``run``, just claimed here: from its start, its earlier attempt's
+        checkpoints deleted. None if it cannot be (its graph is not served here)."""
+        try:
+            assert self.make_job is not None, "no routes start runs"
+            job = await self.make_job(run)
+        except Exception as exc:
+            await self._fail(run, {"error": "RunNotExecuted", "message": str(exc)})
+            return None
+        job.attempt = run["kwargs"].get("attempt", 1)
+        if job.attempt > 1 and not job.temporary and can_roll_back(job.graph):
+            await job.graph.checkpointer.adelete_for_runs([job.run_id])
+        job.event_base = await self.broker.events_made(job.run_id)
+        self.submit(job)
+        return job
+
     async def stop(self) -> None:
-        """At shutdown: end the threads' streams, cancel the runs still going, and wait
-        for them and their webhooks."""
-        if self._leases is not None:
-            self._leases.cancel()
-            await asyncio.gather(self._leases, return_exceptions=True)
+        """At shutdown: end the threads' streams; give back the runs not started (if
+        another process may claim them), give those running ``drain_seconds`` to end,
+        then give them back too (``lost_runs="retry"``) or cancel them; wait for their
+        webhooks."""
+        await self._stop_chores()
         for queues in self._watchers.values():
             for queue in queues:
                 queue.put_nowait(None)
+        if self.broker.shared:
+            await self._hand_back([job for job in self.jobs.values() if not job.started])
+            going = [job.task for job in self.jobs.values() if job.task is not None]
+            if going:
+                await asyncio.wait(going, timeout=self.drain_seconds)
+            if self.lost_runs == "retry":
+                await self._hand_back(list(self.jobs.values()))
         jobs = [job for job in self.jobs.values() if job.task is not None]
         for job in jobs:
             self.cancel(job, "shutdown")
@@ -219,13 +321,32 @@ class Executor:
             await job.finished.wait()
         if self._deliveries:
             await asyncio.wait(self._deliveries)
+        await self.broker.stop()
+
+    async def _hand_back(self, jobs: list[RunJob]) -> None:
+        for job in jobs:
+            try:
+                given = not job.ending and await self._give_back(job.run, started=job.started)
+            except Exception:  # the database is away: the run is cancelled, as without
+                logger.exception("could not give back run %s", job.run_id)
+                continue
+            if given and job.task is not None:
+                job.handed_back = True
+                job.task.cancel()
+                await job.finished.wait()
 
     def active(self, thread_id: str) -> list[RunJob]:
-        """The thread's runs not finished yet, in the order they came."""
+        """The thread's runs not finished yet in this process, in the order they came."""
         return [job for job in self.jobs.values() if job.thread_id == thread_id]
+
+    async def unfinished(self, thread_id: str) -> list[dict[str, Any]]:
+        """The thread's runs not finished yet, in any process, oldest first."""
+        runs = await self.storage.search_runs(thread_id=thread_id, statuses=["pending", "running"])
+        return runs[::-1]
 
     def submit(self, job: RunJob) -> None:
         self.jobs[job.run_id] = job
+        self.broker.track(job)
         job.task = asyncio.get_running_loop().create_task(self._run(job))
         for queue in self._watchers.get(job.thread_id, []):
             queue.put_nowait(job)
@@ -255,12 +376,29 @@ class Executor:
         if job.task is not None:
             job.task.cancel()
 
+    async def cancel_run(self, run_id: str, action: str) -> None:
+        """Cancel the run ``run_id``, executing here or in another process."""
+        job = self.jobs.get(run_id)
+        if job is not None:
+            self.cancel(job, action)
+        else:
+            await self.broker.cancel(run_id, action)
+
+    async def ended(self, run_id: str) -> None:
+        """Wait until the run ``run_id`` has ended, here or in another process."""
+        job = self.jobs.get(run_id)
+        if job is not None:
+            await job.finished.wait()
+        else:
+            await self.broker.ended(run_id)
+
     async def _run(self, job: RunJob) -> None:
         status = "interrupted"
         try:
             await asyncio.sleep(job.delay())
             job.watch = current_observer().background_run(job.graph_id)
-            async with self._thread_locks.setdefault(job.thread_id, asyncio.Lock()):
+            async with self.broker.turn(job):
+                job.waiting = False
                 status = await self._attempt(job)
         except asyncio.CancelledError:  # while it waited for its time or its thread
             pass
@@ -275,7 +413,7 @@ class Executor:
                 job.watch.started()
                 await self.storage.update_run(job.run_id, {"status": "running"})
                 await self._note_resume(job)
-                job.stream.publish("metadata", {"run_id": job.run_id, "attempt": 1})
+                job.stream.publish("metadata", {"run_id": job.run_id, "attempt": job.attempt})
                 return await self._execute(job)
         except asyncio.CancelledError:
             if job.cancelled == "rollback" and not job.temporary:  # (its thread goes anyway)
@@ -318,6 +456,11 @@ class Executor:
 
     async def _finish(self, job: RunJob, status: str) -> None:
         job.ending = True
+        if job.handed_back:  # another process executes it now
+            self.jobs.pop(job.run_id, None)
+            job.stream.close()
+            job.finished.set()
+            return
         if job.result is None:
             job.result = {}
         error = job.result.get("__error__") if isinstance(job.result, dict) else None
@@ -326,6 +469,7 @@ class Executor:
             status = "error" if job.cancelled == "shutdown" else status
         job.watch.ended(status)
         try:
+            await self.broker.flush(job)  # its events are all there before it ends
             await self._record(job, status, error)
         except Exception:  # the store failed: the run's end is lost, the server goes on
             logger.exception("could not record the end of run %s", job.run_id)
@@ -347,6 +491,7 @@ class Executor:
         in one transaction; then send its webhook."""
         run: dict[str, Any] | None = None
         async with self.storage.transaction():
+            await self.storage.lock_thread(job.thread_id)  # no run is created on it meanwhile
             restored: dict[str, Any] = {}
             if job.cancelled == "rollback":
                 restored = await self._forget(job)
@@ -355,13 +500,14 @@ class Executor:
                 run = await self.storage.update_run(job.run_id, {"status": status, "error": error})
             if job.temporary:  # (its checkpoints were in memory: they go with the job)
                 await self.storage.delete_thread(job.thread_id)
-            elif not [other for other in self.active(job.thread_id) if other is not job]:
+            elif not [r for r in await self.unfinished(job.thread_id) if r["run_id"] != job.run_id]:
                 stamp = now()
                 changes = {"status": {"success": "idle"}.get(status, status), "error": error}
                 changes.update(updated_at=stamp, state_updated_at=stamp)
                 if restored:
                     changes["metadata"] = restored
                 await self.storage.update_thread(job.thread_id, changes)
+            await self.broker.changed(job.run)
         if job.webhook is not None and run is not None:
             delivery = send_webhook(job.webhook, _webhook_payload(run, job.result))
             task = asyncio.get_running_loop().create_task(delivery)

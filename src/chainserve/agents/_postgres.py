@@ -23,11 +23,12 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.routing import Router
 
 from chainserve.agents._persistence import _without_loop, checkpoint_at
-from chainserve.agents._storage import SqlStorage, _decoded
+from chainserve.agents._storage import SqlStorage, _decoded, _transaction
 from chainserve.agents._store import DEFAULT_TTL, ServerStore
 from chainserve.server.lifespan import around_lifespan
 
 POOL_SIZE = 10  # connections per pool, per process
+EVENTS_CHANNEL = "chainserve_events"  # NOTIFY'd with the run id of new events
 _SCHEMA_LOCK = 7_214_393_000  # pg_advisory_lock key: one replica makes the schemas at a time
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS assistants (
@@ -55,7 +56,16 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_thread ON runs (thread_id, created_at);
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS lease_until TEXT;
+CREATE TABLE IF NOT EXISTS run_events (
+    run_id TEXT NOT NULL, idx INTEGER NOT NULL, event_id TEXT NOT NULL, event TEXT NOT NULL,
+    data BYTEA NOT NULL, made DOUBLE PRECISION NOT NULL, PRIMARY KEY (run_id, idx)
+);
+CREATE INDEX IF NOT EXISTS run_events_by_age ON run_events (made);
 """
+_NEW_EVENTS = (
+    "INSERT INTO run_events (run_id, idx, event_id, event, data, made) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
 
 
 def new_pool(database: str) -> AsyncConnectionPool[Any]:
@@ -86,6 +96,8 @@ class PostgresStorage(SqlStorage):
     was not called (an app served without its lifespan)."""
 
     TIEBREAK = "seq"
+    FOR_UPDATE = " FOR UPDATE"
+    SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, database: str) -> None:
         self.database = database
@@ -157,6 +169,61 @@ class PostgresStorage(SqlStorage):
         assert connection is not None, "writes run in a @_transaction"
         cursor = await connection.execute(_postgres(query), tuple(parameters))
         return int(cursor.rowcount)
+
+    # What replicas share of their runs (``PostgresBroker``): notifications, and the
+    # events of runs, in order (``idx``), for followers on other replicas.
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """``NOTIFY`` ``channel``: sent when the current transaction commits (if any)."""
+        await self._rows("SELECT pg_notify(?, ?)", [channel, payload])
+
+    async def add_events(self, rows: list[tuple[str, int, str, str, bytes, float]]) -> None:
+        """Store events ``(run_id, idx, event id, name, data, when made)`` and notify
+        ``channel`` of their runs, in one transaction."""
+        pool = await self._ready()
+        async with pool.connection() as connection, connection.transaction():
+            cursor = connection.cursor()
+            await cursor.executemany(_NEW_EVENTS, rows)
+            await cursor.execute(
+                "SELECT pg_notify(%s, run_id) FROM unnest(%s::text[]) AS run_id",
+                [EVENTS_CHANNEL, sorted({row[0] for row in rows})],
+            )
+
+    async def events(self, run_id: str, first: int) -> list[tuple[int, str, str, bytes]]:
+        """The run's events from index ``first`` on: ``(idx, event id, name, data)``."""
+        rows = await self._rows(
+            "SELECT idx, event_id, event, data FROM run_events WHERE run_id = ? AND idx >= ? "
+            "ORDER BY idx",
+            [run_id, first],
+        )
+        return [(row["idx"], row["event_id"], row["event"], bytes(row["data"])) for row in rows]
+
+    async def events_made(self, run_id: str) -> int:
+        """How many events the run has (the index of its next)."""
+        rows = await self._rows(
+            "SELECT COALESCE(MAX(idx) + 1, 0) AS count FROM run_events WHERE run_id = ?", [run_id]
+        )
+        return int(rows[0]["count"])
+
+    async def event_index(self, run_id: str, event_id: str) -> int | None:
+        """The index of the run's event ``event_id``, or None."""
+        rows = await self._rows(
+            "SELECT idx FROM run_events WHERE run_id = ? AND event_id = ?", [run_id, event_id]
+        )
+        return int(rows[0]["idx"]) if rows else None
+
+    @_transaction
+    async def forget_events(self, made_before: float) -> int:
+        """Delete the events made before ``made_before`` (a time) of runs that ended."""
+        return await self._write(
+            "DELETE FROM run_events WHERE made < ? AND run_id NOT IN "
+            "(SELECT run_id FROM runs WHERE status IN ('pending', 'running'))",
+            [made_before],
+        )
+
+    async def lock_thread(self, thread_id: str) -> None:
+        assert asyncio.current_task() in self._writers, "a thread is locked in a transaction"
+        await self._rows("SELECT pg_advisory_xact_lock(hashtext(?))", [thread_id])
 
     @staticmethod
     def _duplicate(exc: Exception) -> bool:

@@ -11,7 +11,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 
 from chainserve.agents._assistants import assistants_router
-from chainserve.agents._execution import MAX_CONCURRENT_RUNS, Executor
+from chainserve.agents._execution import MAX_CONCURRENT_RUNS, Executor, LostRuns
 from chainserve.agents._info import info_router
 from chainserve.agents._persistence import (
     DEFAULT_DATABASE,
@@ -40,6 +40,7 @@ def add_graphs(
     database: str = DEFAULT_DATABASE,
     agent_protocol: bool = True,
     max_concurrent_runs: int = MAX_CONCURRENT_RUNS,
+    lost_runs: LostRuns = "fail",
     **options: Any,
 ) -> dict[str, APIHandler]:
     """Serve each graph at ``/<graph id>`` with ``add_routes`` (``options`` go to it).
@@ -57,7 +58,12 @@ def add_graphs(
     ``/threads`` and ``/store`` routes are served at the root too, their records in the
     same SQLite file, with one default assistant per graph; the store is also the
     runtime store of every graph that has none of its own. Its runs execute in this
-    process, at most ``max_concurrent_runs`` at once.
+    process, at most ``max_concurrent_runs`` at once. On a Postgres database
+    (``postgresql://...``) any number of processes may serve it: each executes the runs
+    created through it, a thread's runs take turns across them, and a run can be
+    joined, streamed and cancelled through any. ``lost_runs`` is what becomes of the
+    runs of a process killed (or stopped before they ended): ``"fail"`` them, or
+    ``"retry"`` them from their start, up to three attempts.
 
     Returns the ``APIHandler`` of each graph id.
     """
@@ -75,7 +81,8 @@ def add_graphs(
         served_graphs[graph_id] = served
     router = app.router if isinstance(app, FastAPI) else app
     if agent_protocol:
-        _serve_protocol(app, router, served_graphs, database, parts, max_concurrent_runs)
+        executor = _executor(database, max_concurrent_runs, lost_runs)
+        _serve_protocol(app, router, served_graphs, parts, executor)
     elif parts.persistence is not None:
         parts.persistence.close_at_shutdown(router)
     return handlers
@@ -108,22 +115,30 @@ class _ServerParts:
         return served
 
 
+def _executor(database: str, max_concurrent_runs: int, lost_runs: LostRuns) -> Executor:
+    """The executor of the runs kept in ``database`` (and what it shares with others)."""
+    if lost_runs not in ("fail", "retry"):
+        raise ValueError(f"lost_runs must be 'fail' or 'retry', not {lost_runs!r}")
+    if not is_postgres(database):
+        return Executor(SqliteStorage(sqlite_file(database)), max_concurrent_runs)
+    storage = postgres().PostgresStorage(database)
+    from chainserve.agents._replicas import PostgresBroker
+
+    broker = PostgresBroker(storage)
+    return Executor(storage, max_concurrent_runs, broker=broker, lost_runs=lost_runs)
+
+
 def _serve_protocol(
     app: FastAPI | APIRouter,
     router: Any,
     graphs: dict[str, Runnable],
-    database: str,
     parts: _ServerParts,
-    max_concurrent_runs: int,
+    executor: Executor,
 ) -> None:
-    """Serve the Agent Protocol's routes over ``graphs``, their records in ``database``."""
+    """Serve the Agent Protocol's routes over ``graphs``, run by ``executor``."""
     persistence, store = parts.persistence, parts.store
-    storage: SqlStorage = (
-        postgres().PostgresStorage(database)
-        if is_postgres(database)
-        else SqliteStorage(sqlite_file(database))
-    )
-    executor = Executor(storage, max_concurrent_runs)
+    storage = executor.storage
+    assert isinstance(storage, SqlStorage)
     # Each around_lifespan wraps the ones before: the runs, innermost, stop first at
     # shutdown, while the checkpointer and the store they write to are still open.
     around_lifespan(router, None, executor.stop)

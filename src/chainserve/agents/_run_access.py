@@ -86,11 +86,10 @@ def run_access_router(server: AgentServer, executor: Executor) -> APIRouter:
 
     @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
     async def delete(thread_id: str, run_id: str) -> Response:
-        await run_of(thread_id, run_id, "Run not found")
-        job = executor.jobs.get(run_id)
-        if job is not None:
-            executor.cancel(job, "interrupt")
-            await job.finished.wait()
+        run = await run_of(thread_id, run_id, "Run not found")
+        if run["status"] in _UNFINISHED:
+            await executor.cancel_run(run_id, "interrupt")
+            await executor.ended(run_id)
         await storage.delete_run(run_id)
         executor.replays.pop(run_id, None)
         return Response(status_code=204)
@@ -102,6 +101,8 @@ def run_access_router(server: AgentServer, executor: Executor) -> APIRouter:
         if job is not None:
             await job.finished.wait()
             return json_response(job.result, headers=places(thread_id, run_id))
+        if run["status"] in _UNFINISHED:  # executed by another process
+            await executor.ended(run_id)
         run = await storage.get_run(run_id) or run
         if run["error"] and run["status"] == "error":
             return json_response({"__error__": run["error"]}, headers=places(thread_id, run_id))
@@ -115,20 +116,23 @@ def run_access_router(server: AgentServer, executor: Executor) -> APIRouter:
         stream_mode: Annotated[list[str] | None, Query()] = None,
         cancel_on_disconnect: str = "false",
     ) -> Response:
-        await run_of(thread_id, run_id, "Run not found")
+        run = await run_of(thread_id, run_id, "Run not found")
         last_event_id = request.headers.get("last-event-id")
+        cancel_on_close = query_flag(cancel_on_disconnect, "cancel_on_disconnect")
         job = executor.jobs.get(run_id)
         stream = job.stream if job is not None else executor.replays.get(run_id)
-        start = None
+        events, start = None, None
         if stream is not None and (job is not None or last_event_id is not None):
             start = stream.position_after(last_event_id)
-        if stream is None or start is None:
-            stream, start = RunStream.closed(), 0
+        if start is not None:
+            events = stream.follow(start)  # type: ignore[union-attr]
+        elif job is None and (run["status"] in _UNFINISHED or last_event_id is not None):
+            events = await executor.broker.events(run_id, last_event_id)  # another process's
         on_closed = None
-        if job is not None and query_flag(cancel_on_disconnect, "cancel_on_disconnect"):
-            on_closed = lambda: executor.cancel(job, "disconnect")  # noqa: E731
-        events = _only(stream.follow(start), _wanted(stream_mode))
+        if events is not None and run["status"] in _UNFINISHED and cancel_on_close:
+            on_closed = lambda: _cancel_later(executor, run_id)  # noqa: E731
         resumable = job.resumable if job is not None else True
+        events = _only(events or RunStream.closed().follow(0), _wanted(stream_mode))
         return sse_response(events, ids=resumable, on_disconnect=on_closed)
 
     @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
@@ -136,24 +140,23 @@ def run_access_router(server: AgentServer, executor: Executor) -> APIRouter:
         thread_id: str, run_id: str, wait: str = "false", action: str = "interrupt"
     ) -> Response:
         chosen = _action(action)
-        await run_of(thread_id, run_id, _NONE_TO_CANCEL)
-        job = executor.jobs.get(run_id)
-        if job is None:
+        run = await run_of(thread_id, run_id, _NONE_TO_CANCEL)
+        if run["status"] not in _UNFINISHED:
             raise HTTPException(404, _FINISHED)
-        cancel_runs(executor, [job], chosen)
+        await cancel_runs(server, executor, [run], chosen)
         if not query_flag(wait, "wait"):
             return Response(status_code=202)
-        await job.finished.wait()
+        await executor.ended(run_id)
         return json_response({}, headers=places(thread_id, run_id))
 
     @router.post("/runs/cancel", status_code=204)
     async def cancel_many(request: Request, action: str = "interrupt") -> Response:
         chosen = _action(action)
         body = await parse_body(request, _CancelMany)
-        jobs = _chosen_jobs(executor, body)
-        if not jobs:
+        runs = await _chosen_runs(executor, body)
+        if not runs:
             raise HTTPException(404, _NONE_TO_CANCEL)
-        cancel_runs(executor, jobs, chosen)
+        await cancel_runs(server, executor, runs, chosen)
         return Response(status_code=204)
 
     @router.get("/threads/{thread_id}/stream")
@@ -182,7 +185,7 @@ def _action(action: str) -> _Action:
     return "rollback" if action == "rollback" else "interrupt"
 
 
-def _chosen_jobs(executor: Executor, body: _CancelMany) -> list[RunJob]:
+async def _chosen_runs(executor: Executor, body: _CancelMany) -> list[dict[str, Any]]:
     """The runs ``POST /runs/cancel`` names: by status, or by thread (and run ids)."""
     if body.status is not None:
         if body.thread_id is not None or body.run_ids is not None:
@@ -191,17 +194,29 @@ def _chosen_jobs(executor: Executor, body: _CancelMany) -> list[RunJob]:
                 "When providing a 'status', 'thread_id' and 'run_ids' must be omitted. "
                 "The 'status' selects the runs to cancel on its own.",
             )
-        return [
-            job
-            for job in executor.jobs.values()
-            if body.status == "all" or job.started == (body.status == "running")
-        ]
+        statuses = list(_UNFINISHED) if body.status == "all" else [body.status]
+        return await executor.storage.search_runs(statuses=statuses)
     if body.thread_id is None:
         raise HTTPException(422, "Give either a 'status', or a 'thread_id' (and 'run_ids')")
-    jobs = executor.active(check_uuid(body.thread_id, "thread"))
+    runs = await executor.unfinished(check_uuid(body.thread_id, "thread"))
     if body.run_ids is not None:
-        jobs = [job for job in jobs if job.run_id in body.run_ids]
-    return jobs
+        runs = [run for run in runs if run["run_id"] in body.run_ids]
+    return runs
+
+
+def _cancel_later(executor: Executor, run_id: str) -> None:
+    """Cancel the run once its follower has left (a task: the response is gone)."""
+    job = executor.jobs.get(run_id)
+    if job is not None:
+        executor.cancel(job, "disconnect")
+        return
+    task = asyncio.get_running_loop().create_task(executor.cancel_run(run_id, "disconnect"))
+    _CANCELLING.add(task)
+    task.add_done_callback(_CANCELLING.discard)
+
+
+_CANCELLING: set[asyncio.Task[None]] = set()
+_UNFINISHED = ("pending", "running")
 
 
 def _wanted(stream_mode: list[str] | None) -> Callable[[str], bool]:

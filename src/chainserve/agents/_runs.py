@@ -96,11 +96,13 @@ def run_places(job: RunJob, stateless: bool, last: str) -> dict[str, str]:
 
 class RunStarter:
     """Turns a ``RunCreate`` into a stored run handed to the executor; one thread's
-    requests are taken one at a time, so that its multitask strategy holds."""
+    requests are taken one at a time (across processes, too), so that its multitask
+    strategy holds."""
 
     def __init__(self, server: AgentServer, executor: Executor) -> None:
         self.server = server
         self.executor = executor
+        executor.make_job = self.job_of
 
     async def assistant(self, assistant_id: str) -> dict[str, Any]:
         """The assistant a run names by UUID or by graph id; 422 or 404 otherwise."""
@@ -132,7 +134,6 @@ class RunStarter:
             found = await self.server.storage.get_thread(thread_id)
             if found is None and body.if_not_exists != "create":
                 raise HTTPException(404, _NOT_FOUND)
-            self._take_turn(thread_id, body)
             thread = found or thread_record(thread_id)
             try:
                 return await self._start(assistant, thread, body, new=found is None)
@@ -140,15 +141,17 @@ class RunStarter:
                 thread = await self.server.storage.get_thread(thread_id) or thread
                 return await self._start(assistant, thread, body, new=False)
 
-    def _take_turn(self, thread_id: str, body: RunCreate) -> None:
-        """Apply the multitask strategy to the thread's runs not finished yet."""
-        busy = self.executor.active(thread_id)
+    async def _take_turn(self, thread_id: str, body: RunCreate) -> list[dict[str, Any]]:
+        """Apply the multitask strategy to the thread's unfinished runs: 409 (reject), or
+        those to cancel once the new run is stored."""
+        busy = await self.executor.unfinished(thread_id)
         strategy = body.multitask_strategy
         if not busy or strategy == "enqueue":
-            return
+            return []
         if strategy == "reject":
             raise HTTPException(409, _BUSY)
-        cancel_runs(self.executor, busy, strategy)
+        check_rollback(self.server, busy, strategy)
+        return busy
 
     async def _start(
         self,
@@ -169,53 +172,80 @@ class RunStarter:
             "assistant_id": aid,
             **(body.metadata or {}),
         }
-        graph = self.server.graph(graph_id)
-        if temporary:  # its checkpoints are deleted at its end: why write them to disk?
-            from langgraph.checkpoint.memory import InMemorySaver
-
-            graph = graph.copy(update={"checkpointer": InMemorySaver()})
         config = await _config(self.server, assistant, body, tid, run_id, metadata)
-        modes = [body.stream_mode] if isinstance(body.stream_mode, str) else body.stream_mode
         context = {**assistant.get("context", {}), **(body.context or {})}
-        run = _run_record(run_id, tid, aid, metadata, body, config, modes, temporary)
+        run = _run_record(run_id, tid, aid, metadata, body, config, context, temporary)
         changes = {"status": "busy", "updated_at": now(), "config": {"configurable": {}}}
         changes["metadata"] = {"graph_id": graph_id, "assistant_id": aid}
         storage = self.server.storage
         async with storage.transaction():
+            await storage.lock_thread(tid)
+            to_cancel = [] if new else await self._take_turn(tid, body)
             if new:
                 await storage.put_thread(thread)
             await storage.put_run(run)
             await storage.update_thread(tid, changes)
-        job = RunJob(
-            run=run,
-            graph=graph,
-            input=_input(body),
-            config=config,
-            context=context,
-            stream_modes=list(modes),
-            subgraphs=body.stream_subgraphs,
-            interrupt_before=body.interrupt_before,
-            interrupt_after=body.interrupt_after,
-            resumable=body.stream_resumable,
-            temporary=temporary,
-            webhook=body.webhook,
-            durability=body.durability,
-        )
+        for other in to_cancel:
+            await self.executor.cancel_run(other["run_id"], body.multitask_strategy)
+        job = await self.job_of(run)
         self.executor.submit(job)
         return job
 
+    async def job_of(self, run: dict[str, Any]) -> RunJob:
+        """The job that executes the stored ``run``; ``LookupError`` if its graph is not
+        served here."""
+        kwargs = run["kwargs"]
+        graph_id = run["metadata"].get("graph_id", "")
+        graph = self.server.graph(graph_id)
+        if graph is None:
+            raise LookupError(f"graph {graph_id!r} is not served here")
+        if kwargs.get("temporary"):  # its checkpoints are deleted at its end: why write them?
+            from langgraph.checkpoint.memory import InMemorySaver
 
-def cancel_runs(executor: Executor, jobs: list[RunJob], action: str) -> None:
-    """Cancel ``jobs`` with ``action``; 422 before any is cancelled if ``rollback`` is
-    asked of a graph whose checkpointer cannot delete a run's checkpoints."""
-    if action == "rollback" and not all(job.temporary or can_roll_back(job.graph) for job in jobs):
+            graph = graph.copy(update={"checkpointer": InMemorySaver()})
+        return RunJob(
+            run=run,
+            graph=graph,
+            input=_input(kwargs.get("input"), kwargs.get("command")),
+            config=kwargs["config"],
+            context=kwargs.get("context") or {},
+            stream_modes=list(kwargs["stream_mode"]),
+            subgraphs=bool(kwargs.get("subgraphs")),
+            interrupt_before=kwargs.get("interrupt_before"),
+            interrupt_after=kwargs.get("interrupt_after"),
+            resumable=bool(kwargs.get("resumable")),
+            temporary=bool(kwargs.get("temporary")),
+            webhook=kwargs.get("webhook"),
+            durability=kwargs.get("durability"),
+        )
+
+
+def check_rollback(server: AgentServer, runs: list[dict[str, Any]], action: str) -> None:
+    """422 if ``rollback`` is asked of a run whose graph's checkpointer cannot delete a
+    run's checkpoints."""
+    if action == "rollback" and not all(
+        run["kwargs"].get("temporary") or can_roll_back(server.graph(_graph_id(run)))
+        for run in runs
+    ):
         raise HTTPException(
             422,
             "Cannot roll back: the graph's checkpointer cannot delete a run's checkpoints "
             "(adelete_for_runs); cancel with 'interrupt' instead",
         )
-    for job in jobs:
-        executor.cancel(job, action)
+
+
+def _graph_id(run: dict[str, Any]) -> str:
+    return str(run["metadata"].get("graph_id", ""))
+
+
+async def cancel_runs(
+    server: AgentServer, executor: Executor, runs: list[dict[str, Any]], action: str
+) -> None:
+    """Cancel ``runs`` (executing here or elsewhere) with ``action``; 422 before any is
+    cancelled if ``rollback`` cannot be done (``check_rollback``)."""
+    check_rollback(server, runs, action)
+    for run in runs:
+        await executor.cancel_run(run["run_id"], action)
 
 
 def runs_router(server: AgentServer, executor: Executor) -> APIRouter:
@@ -287,12 +317,13 @@ def _run_record(
     metadata: dict[str, Any],
     body: RunCreate,
     config: dict[str, Any],
-    modes: list[Any],
+    context: dict[str, Any],
     temporary: bool,
 ) -> dict[str, Any]:
-    """The stored run, as the wire shows it (WIRE.md §5); ``created_at`` is when it is
-    due, later than now with ``after_seconds``."""
+    """The stored run, as the wire shows it (WIRE.md §5), with what executing it takes
+    in its ``kwargs``; ``created_at`` is when it is due, later with ``after_seconds``."""
     due = now(body.after_seconds)
+    modes = [body.stream_mode] if isinstance(body.stream_mode, str) else body.stream_mode
     return {
         "run_id": run_id,
         "thread_id": thread_id,
@@ -303,7 +334,7 @@ def _run_record(
             "input": body.input,
             "command": body.command,
             "config": config,
-            "context": body.context or {},
+            "context": context,
             "stream_mode": modes,
             "interrupt_before": body.interrupt_before,
             "interrupt_after": body.interrupt_after,
@@ -311,6 +342,7 @@ def _run_record(
             "temporary": temporary,
             "subgraphs": body.stream_subgraphs,
             "resumable": body.stream_resumable,
+            "durability": body.durability,
         },
         "multitask_strategy": body.multitask_strategy,
         "created_at": due,
@@ -321,12 +353,12 @@ def _run_record(
     }
 
 
-def _input(body: RunCreate) -> Any:
-    if body.command is None:
-        return body.input
+def _input(value: Any, command: dict[str, Any] | None) -> Any:
+    """What ``astream`` gets: the input, or the ``Command`` asked for."""
+    if command is None:
+        return value
     from langgraph.types import Command
 
-    command = body.command
     return Command(
         resume=command.get("resume"),
         goto=command.get("goto") or (),

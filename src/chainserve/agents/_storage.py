@@ -60,6 +60,8 @@ RUN_FIELDS = (
     "lease_until",  # not on the wire: when its owner, gone silent, is taken for dead
 )
 _PRIVATE_RUN_FIELDS = ("error", "owner", "lease_until")
+QUEUED = ""  # the owner of a run given back, which any process may claim
+_UNFINISHED = "status IN ('pending', 'running')"
 _JSON_FIELDS = {"config", "context", "metadata", "kwargs", "error"}
 
 
@@ -229,6 +231,29 @@ class Storage(abc.ABC):
     async def delete_run(self, run_id: str) -> bool:
         """Delete a run; whether it existed."""
 
+    @abc.abstractmethod
+    async def claim_run(
+        self, owner: str, until: str, run_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """Make ``owner`` (leased ``until``) the owner of a queued run (``pending``, with
+        ``QUEUED`` as its owner): ``run_id``, or the one due first. The run, or None if
+        none is queued (or ``run_id`` is not: another process took it)."""
+
+    @abc.abstractmethod
+    async def queue_run(self, run_id: str, owner: str) -> dict[str, Any] | None:
+        """Give back ``owner``'s unfinished run: ``pending`` again, ``QUEUED``, for any
+        process to claim. The run, or None if ``owner`` does not own it unfinished."""
+
+    @abc.abstractmethod
+    async def first_unfinished(self, thread_id: str) -> str | None:
+        """The id of the thread's oldest ``pending`` or ``running`` run (the one whose
+        turn it is), or None."""
+
+    @abc.abstractmethod
+    async def lock_thread(self, thread_id: str) -> None:
+        """Inside a transaction: until it ends, no other process's transaction that locks
+        ``thread_id`` goes on (its runs are created one at a time)."""
+
 
 class SqlStorage(Storage):
     """``Storage`` in tables ``assistants``, ``assistant_versions``, ``threads`` and
@@ -237,6 +262,9 @@ class SqlStorage(Storage):
     orders rows made in the same microsecond."""
 
     TIEBREAK = "rowid"
+    # Row locks, where the database has them (SQLite's transactions take the whole file).
+    FOR_UPDATE = ""
+    SKIP_LOCKED = ""
     on_open: list[Any]  # coroutine functions run after each opening
 
     @abc.abstractmethod
@@ -466,9 +494,10 @@ class SqlStorage(Storage):
 
     @_transaction
     async def update_run(self, run_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-        run = await self.get_run(run_id)
-        if run is None:
+        rows = await self._rows(f"SELECT * FROM runs WHERE run_id = ?{self.FOR_UPDATE}", [run_id])
+        if not rows:
             return None
+        run = rows[0]
         run.update(changes, updated_at=now())
         record = _encoded(run)
         fields = [field for field in RUN_FIELDS if field != "run_id"]
@@ -481,13 +510,53 @@ class SqlStorage(Storage):
     @_transaction
     async def renew_leases(self, owner: str, until: str) -> int:
         return await self._write(
-            "UPDATE runs SET lease_until = ? WHERE owner = ? AND status IN ('pending', 'running')",
+            f"UPDATE runs SET lease_until = ? WHERE owner = ? AND {_UNFINISHED}",
             [until, owner],
         )
 
     @_transaction
     async def delete_run(self, run_id: str) -> bool:
         return await self._write("DELETE FROM runs WHERE run_id = ?", [run_id]) > 0
+
+    @_transaction
+    async def claim_run(
+        self, owner: str, until: str, run_id: str | None = None
+    ) -> dict[str, Any] | None:
+        if run_id is None:
+            first = await self._rows(
+                "SELECT run_id FROM runs WHERE status = 'pending' AND owner = ? "
+                f"ORDER BY created_at, {self.TIEBREAK} LIMIT 1{self.SKIP_LOCKED}",
+                [QUEUED],
+            )
+            if not first:
+                return None
+            run_id = first[0]["run_id"]
+        taken = await self._write(
+            "UPDATE runs SET owner = ?, lease_until = ? "
+            "WHERE run_id = ? AND status = 'pending' AND owner = ?",
+            [owner, until, run_id, QUEUED],
+        )
+        return await self.get_run(run_id) if taken else None
+
+    @_transaction
+    async def queue_run(self, run_id: str, owner: str) -> dict[str, Any] | None:
+        run = await self.get_run(run_id)
+        if run is None or run["owner"] != owner or run["status"] not in ("pending", "running"):
+            return None
+        return await self.update_run(
+            run_id, {"status": "pending", "owner": QUEUED, "lease_until": None}
+        )
+
+    async def lock_thread(self, thread_id: str) -> None:
+        pass  # SQLite: a transaction holds the whole file (BEGIN IMMEDIATE)
+
+    async def first_unfinished(self, thread_id: str) -> str | None:
+        rows = await self._rows(
+            f"SELECT run_id FROM runs WHERE thread_id = ? AND {_UNFINISHED} "
+            f"ORDER BY created_at, {self.TIEBREAK} LIMIT 1",
+            [thread_id],
+        )
+        return str(rows[0]["run_id"]) if rows else None
 
 
 class SqliteStorage(SqlStorage):

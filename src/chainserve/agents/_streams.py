@@ -47,10 +47,15 @@ class Signal:
         event, self._event = self._event, asyncio.Event()
         event.set()
 
-    async def wait(self, timeout: float) -> bool:
-        """Whether it fired within ``timeout`` seconds."""
+    def ticket(self) -> asyncio.Event:
+        """What ``wait(ticket=)`` waits on: taken before looking, a firing while one
+        looks is not missed."""
+        return self._event
+
+    async def wait(self, timeout: float, ticket: asyncio.Event | None = None) -> bool:
+        """Whether it fired within ``timeout`` seconds (or since ``ticket`` was taken)."""
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
+            await asyncio.wait_for((ticket or self._event).wait(), timeout)
         except asyncio.TimeoutError:
             return False
         return True
@@ -72,6 +77,7 @@ class RunStream:
         self.size = 0  # bytes of event data
         self.done = False
         self.changed = Signal()
+        self.on_publish: Callable[[], None] | None = None  # told of each new event
 
     @classmethod
     def closed(cls) -> RunStream:
@@ -85,6 +91,8 @@ class RunStream:
         self.events.append((event_id(), event, encoded))
         self.size += len(encoded)
         self.changed.fire()
+        if self.on_publish is not None:
+            self.on_publish()
 
     def close(self) -> None:
         self.done = True

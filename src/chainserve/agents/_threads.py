@@ -224,11 +224,11 @@ def threads_router(server: AgentServer, executor: Executor) -> APIRouter:
     async def delete(thread_id: str) -> Response:
         thread = await found(thread_id)
         async with server.thread_lock(thread_id):  # no run starts on it meanwhile
-            jobs = executor.active(thread_id)
-            for job in jobs:
-                executor.cancel(job, "interrupt")
-            for job in jobs:
-                await job.finished.wait()
+            runs = await executor.unfinished(thread_id)
+            for run in runs:
+                await executor.cancel_run(run["run_id"], "interrupt")
+            for run in runs:
+                await executor.ended(run["run_id"])
             saver = server.checkpointer(thread["metadata"].get("graph_id"))
             if saver is not None:
                 await saver.adelete_thread(thread_id)
