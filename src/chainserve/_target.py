@@ -14,14 +14,15 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from langchain_core.runnables import Runnable
 from starlette.applications import Starlette
 
-from chainserve.agents import MAX_CONCURRENT_RUNS, add_graphs, load_project
+from chainserve.agents import MAX_CONCURRENT_RUNS, LostRuns, add_graphs, load_project
 from chainserve.ops import add_operations
 from chainserve.ops.operations import has_operations
 from chainserve.server import add_routes
@@ -31,6 +32,7 @@ TARGET_VAR = "CHAINSERVE_TARGET"
 PATH_VAR = "CHAINSERVE_MOUNT_PATH"
 DATABASE_VAR = "CHAINSERVE_DATABASE"
 MAX_RUNS_VAR = "CHAINSERVE_MAX_CONCURRENT_RUNS"
+LOST_RUNS_VAR = "CHAINSERVE_LOST_RUNS"
 PROTOCOLS_VAR = "CHAINSERVE_PROTOCOLS"
 METRICS_VAR = "CHAINSERVE_METRICS"  # "0": --no-metrics
 ACCESS_LOG_VAR = "CHAINSERVE_ACCESS_LOG"  # "json": --access-log json
@@ -104,26 +106,38 @@ def import_target(target: str) -> Any:
     return obj
 
 
+@dataclass(frozen=True)
+class ProjectOptions:
+    """How a LangGraph project is served: its ``database``, at most ``max_runs`` of its
+    background runs at once per process, what becomes of ``lost_runs`` (None: defaults)."""
+
+    database: str | None = None
+    max_runs: int | None = None
+    lost_runs: LostRuns | None = None
+
+    def given(self) -> list[str]:
+        """The options set, as the command's flags."""
+        flags = ("--database", "--max-concurrent-runs", "--lost-runs")
+        return [flag for flag, value in zip(flags, astuple(self), strict=True) if value is not None]
+
+
 def load_app(
     target: str,
     path: str = "",
-    database: str | None = None,
-    max_runs: int | None = None,
+    project: ProjectOptions = ProjectOptions(),
     protocols: Sequence[str] = (),
 ) -> Starlette:
     """The app to serve for ``target``; a Runnable is mounted at ``path`` with add_routes
     (also over ``protocols``: some of ``PROTOCOLS``), a project's graphs at their ids,
-    their threads kept in ``database``, at most ``max_runs`` of their background runs
-    at once."""
+    served as ``project`` says."""
     if is_project(target):
         if path:
             raise TargetError("--path only applies to a Runnable TARGET; graphs go at /<id>")
         if protocols:
             raise TargetError(f"--{protocols[0]} only applies to a Runnable TARGET")
-        return project_app(target, database, max_runs)
-    for option, value in (("--database", database), ("--max-concurrent-runs", max_runs)):
-        if value is not None:
-            raise TargetError(f"{option} only applies to a LangGraph project (langgraph.json)")
+        return project_app(target, project)
+    for option in project.given():
+        raise TargetError(f"{option} only applies to a LangGraph project (langgraph.json)")
     obj = import_target(target)
     if target == DEMO:
         obj = obj()
@@ -149,17 +163,16 @@ def load_app(
     )
 
 
-def project_app(
-    project_file: str, database: str | None = None, max_runs: int | None = None
-) -> FastAPI:
+def project_app(project_file: str, options: ProjectOptions = ProjectOptions()) -> FastAPI:
     """An app serving the graphs of ``project_file`` (a langgraph.json) at their ids."""
     project = load_project(project_file)
     app = FastAPI(title=f"chainserve: {project_file}")
     add_graphs(
         app,
         project.graphs,
-        database=database or default_database(project_file),
-        max_concurrent_runs=max_runs or MAX_CONCURRENT_RUNS,
+        database=options.database or default_database(project_file),
+        max_concurrent_runs=options.max_runs or MAX_CONCURRENT_RUNS,
+        lost_runs=options.lost_runs or "fail",
     )
     return app
 
@@ -179,10 +192,11 @@ def with_operations(app: Starlette, metrics: bool = True, access_log: bool = Fal
 
 def app_from_env() -> Starlette:
     """App factory for uvicorn's worker and reload processes: rebuilds the parent's app."""
-    database = os.environ.get(DATABASE_VAR) or None
     max_runs = int(os.environ[MAX_RUNS_VAR]) if os.environ.get(MAX_RUNS_VAR) else None
+    lost_runs = cast("LostRuns | None", os.environ.get(LOST_RUNS_VAR) or None)
+    project = ProjectOptions(os.environ.get(DATABASE_VAR) or None, max_runs, lost_runs)
     protocols = [name for name in os.environ.get(PROTOCOLS_VAR, "").split(",") if name]
     path = os.environ.get(PATH_VAR, "")
-    app = load_app(os.environ[TARGET_VAR], path, database, max_runs, protocols)
+    app = load_app(os.environ[TARGET_VAR], path, project, protocols)
     metrics = os.environ.get(METRICS_VAR) != "0"
     return with_operations(app, metrics, os.environ.get(ACCESS_LOG_VAR) == "json")

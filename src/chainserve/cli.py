@@ -28,12 +28,14 @@ from chainserve._target import (
     ACCESS_LOG_VAR,
     DATABASE_VAR,
     DEMO,
+    LOST_RUNS_VAR,
     MAX_RUNS_VAR,
     METRICS_VAR,
     PATH_VAR,
     PROTOCOLS,
     PROTOCOLS_VAR,
     TARGET_VAR,
+    ProjectOptions,
     TargetError,
     default_database,
     default_target,
@@ -42,7 +44,7 @@ from chainserve._target import (
     with_operations,
 )
 from chainserve._version import __version__
-from chainserve.agents import MAX_CONCURRENT_RUNS, ProjectError, redacted
+from chainserve.agents import LOST_RUNS, MAX_CONCURRENT_RUNS, ProjectError, redacted
 from chainserve.ops import EXCLUDED
 from chainserve.ops.access_log import uvicorn_logging
 from chainserve.ops.metrics import MULTIPROCESS_VAR
@@ -99,6 +101,13 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
         metavar="N",
         help="background runs a langgraph.json TARGET executes at once, per process; "
         "more wait in order (default 8)",
+    )
+    serve.add_argument(
+        "--lost-runs",
+        choices=LOST_RUNS,
+        help="what becomes of the background runs of a server killed, or stopped before "
+        "they ended: fail them (the default) or retry them from their start, up to 3 times "
+        "(on Postgres, another replica takes them)",
     )
     for name, what in (
         ("openai", "the OpenAI API at /v1 (model: the path)"),
@@ -169,7 +178,8 @@ def serve(args: argparse.Namespace) -> int:
     target = args.target or default_target(Path.cwd())
     path = "/" + args.path.strip("/") if args.path.strip("/") else ""
     protocols = [name for name in PROTOCOLS if getattr(args, name)]
-    app = load_app(target, path, args.database, args.max_concurrent_runs, protocols)
+    project = ProjectOptions(args.database, args.max_concurrent_runs, args.lost_runs)
+    app = load_app(target, path, project, protocols)
     app = with_operations(app, not args.no_metrics, args.access_log == "json")
     try:
         sock = bind_socket(args.host, args.port)
@@ -213,6 +223,7 @@ def _run(
         os.environ[TARGET_VAR], os.environ[PATH_VAR] = target, path
         os.environ[DATABASE_VAR] = args.database or ""
         os.environ[MAX_RUNS_VAR] = str(args.max_concurrent_runs or "")
+        os.environ[LOST_RUNS_VAR] = args.lost_runs or ""
         os.environ[PROTOCOLS_VAR] = ",".join(name for name in PROTOCOLS if getattr(args, name))
         os.environ[METRICS_VAR] = "0" if args.no_metrics else "1"
         os.environ[ACCESS_LOG_VAR] = args.access_log or ""
@@ -296,7 +307,8 @@ def banner(app: Starlette, target: str, args: argparse.Namespace, port: int) -> 
     if is_project(target):
         lines.append(f"  database:    {redacted(args.database or default_database(target))}")
         runs = args.max_concurrent_runs or MAX_CONCURRENT_RUNS
-        lines.append(f"  runs:        at most {runs} at once per process")
+        lost = args.lost_runs or "fail"
+        lines.append(f"  runs:        at most {runs} at once per process; lost runs: {lost}")
     if target == DEMO:
         from chainserve.demo import chat_model, describe
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chainserve import cli
-from chainserve._target import DEMO, default_database, default_target, load_app
+from chainserve._target import DEMO, ProjectOptions, default_database, default_target, load_app
 
 PROJECT = {"graphs": {"counter": "./counter.py:graph"}}
 COUNTER = "from graph_apps import stateless_counter_graph\ngraph = stateless_counter_graph()\n"
@@ -47,7 +47,9 @@ def test_the_default_database_is_beside_the_json(project: Path) -> None:
 
 
 def test_a_project_app_mounts_each_graph_at_its_id(project: Path) -> None:
-    app = load_app(str(project / "langgraph.json"), database=f"sqlite:///{project}/t.sqlite")
+    app = load_app(
+        str(project / "langgraph.json"), project=ProjectOptions(f"sqlite:///{project}/t.sqlite")
+    )
     assert cli.runnable_mounts(app) == ["/counter"]
 
 
@@ -61,6 +63,13 @@ def test_serve_help_says_which_target_is_served(capsys: pytest.CaptureFixture[st
     assert "--database URL" in help_text
     assert "sqlite:////absolute/path" in help_text
     assert "--max-concurrent-runs N background runs a langgraph.json TARGET executes" in help_text
+    assert "--lost-runs {fail,retry} what becomes of the background runs" in help_text
+
+
+def test_lost_runs_is_fail_or_retry(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--lost-runs", "ignore"])
+    assert "--lost-runs: invalid choice: 'ignore'" in capsys.readouterr().err
 
 
 def test_max_concurrent_runs_is_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,6 +86,7 @@ def test_max_concurrent_runs_is_a_positive_number(capsys: pytest.CaptureFixture[
         (["{json}", "--path", "/api"], "--path only applies to a Runnable TARGET"),
         (["counter:graph", "--database", "sqlite:///x.sqlite"], "--database only applies to a"),
         (["counter:graph", "--max-concurrent-runs", "2"], "--max-concurrent-runs only applies"),
+        (["counter:graph", "--lost-runs", "retry"], "--lost-runs only applies"),
         (["{folder}/missing.json"], "cannot read"),
         (["{folder}/broken.json"], "is not valid JSON"),
     ],

@@ -237,7 +237,7 @@ def test_max_concurrent_runs_bounds_the_runs_executing_at_once(tmp_path: Path) -
     # The second run's node started only once the first one's had ended (without the
     # bound it starts as soon as it is created: "start" would come before "cancelled").
     assert (project / "stalls.log").read_text().split() == ["cancelled", "start", "cancelled"]
-    assert "runs:        at most 1 at once per process" in server.output()
+    assert "runs:        at most 1 at once per process; lost runs: fail" in server.output()
 
 
 def test_the_json_path_serves_the_project_from_another_folder(

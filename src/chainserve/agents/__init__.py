@@ -13,15 +13,17 @@ Importing this package does not import langgraph; serving a graph that needs the
 server's checkpointer does (``pip install "chainserve[langgraph]"``).
 """
 
-from chainserve.agents._execution import MAX_CONCURRENT_RUNS
+from chainserve.agents._execution import LOST_RUNS, MAX_CONCURRENT_RUNS, LostRuns
 from chainserve.agents._persistence import DEFAULT_DATABASE, redacted, sqlite_file
 from chainserve.agents._project import RESERVED_IDS, Project, ProjectError, load_project
 from chainserve.agents._routes import add_graphs
 
 __all__ = [
     "DEFAULT_DATABASE",
+    "LOST_RUNS",
     "MAX_CONCURRENT_RUNS",
     "RESERVED_IDS",
+    "LostRuns",
     "Project",
     "ProjectError",
     "add_graphs",
