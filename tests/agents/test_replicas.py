@@ -18,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))  # tests/cli's helpers
 from langgraph_sdk import get_client
+from langgraph_sdk.errors import ConflictError
 from running import START_TIMEOUT, Server, serving
 
 # ``relay`` appends "<label>:1" then "<label>:2" to the thread's ``done``, a node each;
@@ -248,3 +249,25 @@ async def test_sigterm_hands_back_runs_to_another_replica(
         await on_b.runs.cancel(stuck_thread, stuck["run_id"], wait=True)
         assert stalls(project)[-1] == ("cancelled", b.process.pid)
         assert (await on_b.runs.get(stuck_thread, stuck["run_id"]))["status"] == "interrupted"
+
+
+async def test_multitask_strategies_hold_across_replicas(
+    project: Path, postgres_server: Any
+) -> None:
+    with replicas(project, postgres_server.database(), 2) as (a, b):
+        on_a, on_b = get_client(url=a.base_url), get_client(url=b.base_url)
+        thread = (await on_a.threads.create())["thread_id"]
+        stuck = await on_a.runs.create(thread, "stuck", input={"label": "s"})
+        await until(lambda: stalls(project), a)
+        with pytest.raises(ConflictError):
+            await on_b.runs.create(
+                thread, "relay", input={"label": "r"}, multitask_strategy="reject"
+            )
+        assert (await on_b.runs.get(thread, stuck["run_id"]))["status"] == "running"
+        run = await on_b.runs.create(
+            thread, "relay", input={"label": "i"}, multitask_strategy="interrupt"
+        )
+        assert (await on_b.runs.join(thread, run["run_id"]))["done"] == ["i:1", "i:2"]
+        assert stalls(project) == [("start", a.process.pid), ("cancelled", a.process.pid)]
+        assert (await on_a.runs.get(thread, stuck["run_id"]))["status"] == "interrupted"
+        assert len(await on_a.runs.list(thread)) == 2  # the rejected one was never made
