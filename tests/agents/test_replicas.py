@@ -271,3 +271,27 @@ async def test_multitask_strategies_hold_across_replicas(
         assert stalls(project) == [("start", a.process.pid), ("cancelled", a.process.pid)]
         assert (await on_a.runs.get(thread, stuck["run_id"]))["status"] == "interrupted"
         assert len(await on_a.runs.list(thread)) == 2  # the rejected one was never made
+
+
+async def test_a_rollback_through_one_replica_undoes_the_run_on_another(
+    project: Path, postgres_server: Any
+) -> None:
+    with replicas(project, postgres_server.database(), 2) as (a, b):
+        on_a, on_b = get_client(url=a.base_url), get_client(url=b.base_url)
+        thread = (await on_a.threads.create())["thread_id"]
+        await on_a.runs.wait(thread, "relay", input={"label": "kept"})
+        stuck = await on_a.runs.create(thread, "stuck", input={"label": "gone"})
+        await until(lambda: stalls(project), a)
+        run = await on_b.runs.create(
+            thread, "relay", input={"label": "r"}, multitask_strategy="rollback"
+        )
+        assert (await on_b.runs.join(thread, run["run_id"]))["done"] == [
+            "kept:1",
+            "kept:2",
+            "r:1",
+            "r:2",
+        ]
+        assert stalls(project) == [("start", a.process.pid), ("cancelled", a.process.pid)]
+        ids = [r["run_id"] for r in await on_a.runs.list(thread)]
+        assert len(ids) == 2 and ids[0] == run["run_id"]  # the rolled back run: deleted
+        assert stuck["run_id"] not in ids

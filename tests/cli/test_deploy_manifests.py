@@ -24,6 +24,7 @@ import pytest
 import yaml
 from running import environment, serving
 
+from chainserve.agents._execution import DRAIN_SECONDS
 from chainserve.cli import parse
 
 ROOT = Path(__file__).parents[2]  # the build context: the Dockerfile copies from here
@@ -140,8 +141,10 @@ def _served_argv(env: dict[str, str], tmp_path: Path) -> list[str]:
     return json.loads(result.stdout)
 
 
-def _graceful_timeout(tmp_path: Path) -> float:
-    return parse(_served_argv({}, tmp_path)).graceful_timeout
+def _stop_time(tmp_path: Path) -> float:
+    """The longest a server takes to stop after SIGTERM: its open requests and streams
+    (--graceful-timeout), then its background runs' drain."""
+    return parse(_served_argv({}, tmp_path)).graceful_timeout + DRAIN_SECONDS
 
 
 def test_the_dockerfile_installs_this_checkout_with_the_extras() -> None:
@@ -248,8 +251,8 @@ def test_the_pod_gets_longer_to_stop_than_the_server_takes(tmp_path: Path) -> No
     spec = _manifests()["Deployment"]["spec"]["template"]["spec"]
     pre_stop = _container(_manifests()["Deployment"])["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
-    # SIGTERM comes after preStop; the server then takes up to --graceful-timeout.
-    needed = float(pre_stop[1]) + _graceful_timeout(tmp_path)
+    # SIGTERM comes after preStop; the server then takes up to _stop_time.
+    needed = float(pre_stop[1]) + _stop_time(tmp_path)
     assert spec["terminationGracePeriodSeconds"] > needed
 
 
@@ -323,7 +326,7 @@ def test_compose_runs_two_replicas_on_a_healthy_postgres(tmp_path: Path) -> None
             assert int(container) == _exposed_port(), name
             host_ports.append(host)
         assert app["depends_on"]["postgres"]["condition"] == "service_healthy", name
-        assert _seconds(app["stop_grace_period"]) > _graceful_timeout(tmp_path), name
+        assert _seconds(app["stop_grace_period"]) > _stop_time(tmp_path), name
         url = urlsplit(app["environment"]["DATABASE_URL"])
         database = postgres["environment"]
         assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432), name
